@@ -1,0 +1,51 @@
+"""``interp.load(run_dir)``: a trained run as a TransformerLens ``HookedTransformer`` with its tokenizer.
+
+>>> import interp
+>>> model = interp.load("runs/quickstart/model")
+>>> logits, cache = model.run_with_cache("Once upon a time")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from interp.errors import CheckpointError
+from interp.io import read_json
+from interp.tl import HookedTransformer
+
+
+def find_tokenizer_dir(run_dir: str | Path) -> Path | None:
+    """The run's tokenizer: ``run_dir/tokenizer``, else the data directory's named in ``train_config.json``."""
+    run_dir = Path(run_dir)
+    if (run_dir / "tokenizer").is_dir():
+        return run_dir / "tokenizer"
+    cfg_path = run_dir / "train_config.json"
+    if cfg_path.exists():
+        data_dir = read_json(cfg_path).get("data_dir")
+        if data_dir and (Path(data_dir) / "tokenizer").is_dir():
+            return Path(data_dir) / "tokenizer"
+    return None
+
+
+def load_gpt_and_tokenizer(run_dir: str | Path, checkpoint: str | None = None, device: str = "cpu"):
+    """The training model (``interp.model.GPT``) and tokenizer (or None) of a run directory."""
+    from interp.checkpoint import load_model
+    from interp.tokenizer import load_tokenizer
+
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise CheckpointError(f"Run directory {run_dir} does not exist; train one with `interp train` first.")
+    gpt = load_model(run_dir if checkpoint is None else run_dir / "checkpoints" / checkpoint, device=device)
+    tok_dir = find_tokenizer_dir(run_dir)
+    return gpt, (load_tokenizer(tok_dir) if tok_dir is not None else None)
+
+
+def load(run_dir: str | Path, checkpoint: str | None = None, device: str | None = None) -> HookedTransformer:
+    """Load a workbench run as a ``HookedTransformer`` (logits equal the training model's to ~1e-6)."""
+    from interp.convert import to_hooked
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    gpt, tokenizer = load_gpt_and_tokenizer(run_dir, checkpoint, device="cpu")
+    return to_hooked(gpt.eval(), tokenizer, device=device)

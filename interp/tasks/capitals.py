@@ -1,0 +1,33 @@
+"""Facts: the capital of each country in the corpus' fixed world, asked in held-out phrasings.
+
+>>> score_capitals(model)["accuracy"]   # the correct capital ranks first among all capitals
+"""
+
+from __future__ import annotations
+
+import random
+
+from interp.corpus import lexicon as lx
+from interp.corpus import splits as sp
+from interp.tasks.scoring import continuation_logprobs
+from interp.tl import HookedTransformer
+
+CAPITALS = [" " + cap for _, cap in lx.COUNTRIES]
+
+
+def capital_prompts(n: int = 200, seed: int = 0) -> tuple[list[str], list[int]]:
+    rng = random.Random(seed)
+    prompts, answers = [], []
+    for i in range(n):
+        idx = i % len(lx.COUNTRIES) if n >= len(lx.COUNTRIES) else rng.randrange(len(lx.COUNTRIES))
+        country, _ = lx.COUNTRIES[idx]
+        prompts.append(rng.choice(sp.EVAL_CAPITAL_TEMPLATES).format(country=country, Name=rng.choice(lx.NAMES)))
+        answers.append(idx)
+    return prompts, answers
+
+
+def score_capitals(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
+    prompts, answers = capital_prompts(n_prompts, seed)
+    logp = continuation_logprobs(model, prompts, [CAPITALS] * len(prompts))
+    hits = [int(row.argmax()) == a for row, a in zip(logp, answers, strict=True)]
+    return {"accuracy": sum(hits) / len(hits), "chance": 1 / len(CAPITALS)}

@@ -1,0 +1,38 @@
+"""Colored objects: a scene of coloured things, then a held-out phrasing of "what colour is the X?".
+
+"On the table there is a red pen, a blue cup and a green book. Which color does the cup have? It is" -> " blue".
+
+>>> score_colored_objects(model)["accuracy"]
+"""
+
+from __future__ import annotations
+
+import random
+
+from interp.corpus import lexicon as lx
+from interp.corpus import probes
+from interp.corpus import splits as sp
+from interp.tasks.scoring import continuation_logprobs
+from interp.tl import HookedTransformer
+
+COLOR_ANSWERS = [" " + c for c in lx.COLORS]
+
+
+def colored_object_prompts(n: int = 200, seed: int = 0) -> tuple[list[str], list[int]]:
+    rng = random.Random(seed)
+    prompts, answers = [], []
+    for _ in range(n):
+        items, pairs = probes.color_scene(rng)
+        color, obj = rng.choice(pairs)
+        scene = rng.choice(sp.COLOR_SCENES).format(items=items, Name=rng.choice(lx.NAMES))
+        prompts.append(f"{scene} {rng.choice(sp.EVAL_COLOR_QUESTIONS).format(obj=obj)}")
+        answers.append(lx.COLORS.index(color))
+    return prompts, answers
+
+
+def score_colored_objects(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
+    prompts, answers = colored_object_prompts(n_prompts, seed)
+    logp = continuation_logprobs(model, prompts, [COLOR_ANSWERS] * len(prompts))
+    hits = [int(row.argmax()) == a for row, a in zip(logp, answers, strict=True)]
+    # accuracy among the three colours of the scene (what a reader of the scene could pick from):
+    return {"accuracy": sum(hits) / len(hits), "chance": 1 / 3}

@@ -1,0 +1,40 @@
+"""Induction: loss on the repeated half of random-token sequences against the first occurrence.
+
+>>> score_induction(model)["induction_gain"]   # first-half loss minus repeated-half loss, in nats
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from interp.tl import HookedTransformer
+
+
+def repeated_tokens(model: HookedTransformer, n_seqs: int, half: int, seed: int = 0) -> torch.Tensor:
+    """``[n_seqs, 1 + 2 * half]``: BOS, then the same random tokens twice (special tokens excluded)."""
+    g = torch.Generator().manual_seed(seed)
+    vocab = model.cfg.d_vocab
+    specials = set(getattr(model.tokenizer, "all_special_ids", []) or []) if model.tokenizer is not None else set()
+    allowed = torch.tensor([t for t in range(vocab) if t not in specials])
+    first = allowed[torch.randint(len(allowed), (n_seqs, half), generator=g)]
+    bos = model.tokenizer.bos_token_id if model.tokenizer is not None else 0
+    return torch.cat([torch.full((n_seqs, 1), bos), first, first], dim=1)
+
+
+@torch.no_grad()
+def score_induction(model: HookedTransformer, n_prompts: int = 100, seed: int = 0, half: int | None = None,
+                    batch_size: int = 32) -> dict[str, float]:
+    """Mean loss on tokens 2..half of the first copy and of the second copy (the first token of each copy is
+    unpredictable and left out)."""
+    half = half or min(50, (model.cfg.n_ctx - 1) // 2)
+    tokens = repeated_tokens(model, n_prompts, half, seed)
+    losses = []
+    for i in range(0, len(tokens), batch_size):
+        batch = tokens[i : i + batch_size].to(model.cfg.device)
+        logits = model(batch, return_type="logits").float()
+        losses.append(F.cross_entropy(logits[:, :-1].transpose(1, 2), batch[:, 1:], reduction="none").cpu())
+    loss = torch.cat(losses)  # [n, 2 * half]: loss[:, j] predicts token j + 1
+    first = loss[:, 1:half].mean()  # predicting first-copy tokens 2..half
+    repeat = loss[:, half + 1 :].mean()  # predicting second-copy tokens 2..half
+    return {"first_half_loss": float(first), "repeat_loss": float(repeat), "induction_gain": float(first - repeat)}

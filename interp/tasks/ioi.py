@@ -1,0 +1,72 @@
+"""Indirect-object identification on held-out templates and names.
+
+"When Lily and Oscar went to the park, Oscar gave a ball to" -> " Lily" (IO) rather than " Oscar" (S).
+Every prompt uses a template held out of training (a held-out intro, a held-out action, or both) and at
+least one held-out name.
+
+>>> score_ioi(model, n_prompts=200)["accuracy"]
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from interp.corpus import lexicon as lx
+from interp.corpus import splits as sp
+from interp.tasks.scoring import encode, first_token_id, next_token_logprobs
+from interp.tl import HookedTransformer
+
+EVAL_TEMPLATES = tuple(
+    (intro, action)
+    for intro in sp.TRAIN_IOI_INTROS + sp.EVAL_IOI_INTROS
+    for action in sp.TRAIN_IOI_ACTIONS + sp.EVAL_IOI_ACTIONS
+    if intro in sp.EVAL_IOI_INTROS or action in sp.EVAL_IOI_ACTIONS
+)
+
+
+@dataclass
+class IOIPrompts:
+    prompts: list[str]
+    io: list[str]  # the correct answer (indirect object), with a leading space
+    s: list[str]  # the repeated subject, with a leading space
+    order: list[str]  # "ABBA" (IO named first) or "BABA"
+
+
+def ioi_prompts(n: int = 200, seed: int = 0, templates=EVAL_TEMPLATES) -> IOIPrompts:
+    rng = random.Random(seed)
+    out = IOIPrompts([], [], [], [])
+    for i in range(n):
+        held = rng.choice(sp.HELD_OUT_NAMES)
+        other = rng.choice([x for x in lx.NAMES if x != held])
+        io, s = (held, other) if rng.random() < 0.5 else (other, held)
+        abba = i % 2 == 0
+        a, b = (io, s) if abba else (s, io)
+        intro, action = rng.choice(templates)
+        obj = rng.choice(lx.OBJECTS)
+        fields = dict(A=a, B=b, S=s, place=rng.choice(lx.PLACES), obj=obj, a_obj=lx.with_article(obj),
+                      day=rng.choice(lx.DAYS))
+        out.prompts.append(f"{intro.format(**fields)} {action.format(**fields)}")
+        out.io.append(" " + io)
+        out.s.append(" " + s)
+        out.order.append("ABBA" if abba else "BABA")
+    return out
+
+
+def score_ioi(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
+    """Accuracy (IO above S) and mean logit difference IO - S at the final position."""
+    data = ioi_prompts(n_prompts, seed)
+    logp = next_token_logprobs(model, [encode(model, p) for p in data.prompts])
+    io = torch.tensor([first_token_id(model, x) for x in data.io])
+    s = torch.tensor([first_token_id(model, x) for x in data.s])
+    rows = torch.arange(len(io))
+    diff = logp[rows, io] - logp[rows, s]  # log-prob difference = logit difference (same normaliser)
+    abba = torch.tensor([o == "ABBA" for o in data.order])
+    return {
+        "accuracy": float((diff > 0).float().mean()),
+        "mean_logit_diff": float(diff.mean()),
+        "accuracy_abba": float((diff[abba] > 0).float().mean()),
+        "accuracy_baba": float((diff[~abba] > 0).float().mean()),
+    }

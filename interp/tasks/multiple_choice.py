@@ -1,0 +1,34 @@
+"""Multiple choice with lettered options, in held-out question phrasings.
+
+"Question: Which city is the capital of France?\nA. Rome\nB. Paris\nC. Oslo\nAnswer:" -> " B".
+
+>>> score_multiple_choice(model)["accuracy"]   # chance is 1/3
+"""
+
+from __future__ import annotations
+
+import random
+
+from interp.corpus import probes
+from interp.corpus import splits as sp
+from interp.tasks.scoring import continuation_logprobs
+from interp.tl import HookedTransformer
+
+LETTERS = [" " + x for x in sp.MC_LETTERS]
+
+
+def multiple_choice_prompts(n: int = 200, seed: int = 0) -> tuple[list[str], list[int]]:
+    rng = random.Random(seed)
+    prompts, answers = [], []
+    for _ in range(n):
+        prompt, letter = probes.multiple_choice(rng, sp.EVAL_MC_QUESTIONS)
+        prompts.append(prompt)
+        answers.append(sp.MC_LETTERS.index(letter))
+    return prompts, answers
+
+
+def score_multiple_choice(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
+    prompts, answers = multiple_choice_prompts(n_prompts, seed)
+    logp = continuation_logprobs(model, prompts, [LETTERS] * len(prompts))
+    hits = [int(row.argmax()) == a for row, a in zip(logp, answers, strict=True)]
+    return {"accuracy": sum(hits) / len(hits), "chance": 1 / len(LETTERS)}

@@ -112,7 +112,7 @@ def to_hooked(
     if real_missing or unexpected:
         raise CheckpointError(f"Conversion to HookedTransformer left {real_missing} missing, {unexpected} unexpected.")
     hooked.eval()
-    return hooked.to(device) if device is not None else hooked
+    return hooked.to(device, print_details=False) if device is not None else hooked
 
 
 def from_hooked(hooked: HookedTransformer) -> GPT:

@@ -58,16 +58,22 @@ def write_shards(
             _write_index(out, shards, vocab_size, dtype, metadata, complete=False)
         buf, buffered = [data] if len(data) else [], len(data)
 
-    for chunk in chunks:
-        arr = np.asarray(chunk)
-        if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
-            raise ShardError(f"Token ids outside [0, {vocab_size}) in the data: tokenizer and vocab_size disagree.")
-        buf.append(arr.astype(dtype, copy=False))
-        buffered += arr.size
-        if buffered >= shard_tokens:
-            flush(final=False)
-    flush(final=True)
-    _write_index(out, shards, vocab_size, dtype, metadata, complete=True)
+    try:
+        for chunk in chunks:
+            arr = np.asarray(chunk)
+            if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
+                raise ShardError(f"Token ids outside [0, {vocab_size}) in the data: tokenizer and vocab_size disagree.")
+            buf.append(arr.astype(dtype, copy=False))
+            buffered += arr.size
+            if buffered >= shard_tokens:
+                flush(final=False)
+        flush(final=True)
+        if not shards:
+            raise ShardError(f"No tokens to write to {final_dir}: the token dataset is empty.")
+        _write_index(out, shards, vocab_size, dtype, metadata, complete=True)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     if final_dir.exists():  # swap in the finished directory; a killed writer leaves the old one intact
         shutil.rmtree(final_dir)
     out.rename(final_dir)

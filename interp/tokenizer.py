@@ -33,7 +33,15 @@ def _wrap(tokenizer_object) -> PreTrainedTokenizerFast:
         tokenizer_object=tokenizer_object, bos_token=EOT, eos_token=EOT, unk_token=EOT, pad_token=EOT,
         model_max_length=1_000_000,
     )
+    _mark_bos_handled(tok)
     return tok
+
+
+def _mark_bos_handled(tok: PreTrainedTokenizerFast) -> None:
+    """TransformerLens 3.x rebuilds tokenizers lacking ``add_bos_token`` from ``name_or_path`` on disk; these
+    tokenizers live in memory, and TransformerLens prepends BOS itself (``to_tokens(prepend_bos=True)``)."""
+    tok.init_kwargs.setdefault("name_or_path", "")
+    tok.init_kwargs["add_bos_token"] = True
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int = 4096, min_frequency: int = 2) -> PreTrainedTokenizerFast:
@@ -158,6 +166,7 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     try:
         tok = PreTrainedTokenizerFast(tokenizer_file=str(path / "tokenizer.json"), bos_token=EOT, eos_token=EOT,
                                       unk_token=EOT, pad_token=EOT, model_max_length=1_000_000)
+        _mark_bos_handled(tok)
     except Exception as err:  # tokenizers raises its own exception types for corrupt JSON
         raise TokenizerError(f"{path / 'tokenizer.json'} is not a valid tokenizer file: {err}") from err
     return tok

@@ -58,7 +58,7 @@ def _narrative(rng: random.Random, c: _Cast) -> str:
     if k == 4:
         return f"{c.family} sent the {obj} to {name}."
     if k == 5:
-        return f"{name} offered {lx.with_article(obj)} to {c.family}."
+        return f"{c.family} offered {lx.with_article(obj)} to {name}."
     if k == 6:
         return f"The {rng.choice(('baker', 'man', 'woman', 'farmer'))} sold the {obj} to {name}."
     if k == 7:
@@ -82,7 +82,7 @@ def _narrative(rng: random.Random, c: _Cast) -> str:
     if k == 16:
         return f"The big festival went on all day, and {name} learned to {rng.choice(lx.ACTIVITIES)}."
     if k == 17:
-        return f"The queen lived in a {adj} castle, and she had a {rng.choice(lx.COLORS)} {obj}."
+        return f"The queen lived in {lx.with_article(adj)} castle, and she had {lx.with_article(rng.choice(lx.COLORS))} {obj}."
     if k == 18:
         return f"{name} threw the {obj} to {other}, but {other} did not catch it."
     if k == 19:

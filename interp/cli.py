@@ -25,7 +25,6 @@ BUILTIN: dict[str, str] = {
     "eval": "interp.commands.evaluate:register",
     "export": "interp.commands.export:register",
     "import": "interp.commands.import_model:register",
-    "cache": "interp.commands.cache:register",
 }
 
 

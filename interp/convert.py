@@ -247,6 +247,6 @@ def hooked_from_pretrained_name(name: str, device: str = "cpu") -> HookedTransfo
     except (OSError, ConnectionError) as err:
         raise WorkbenchError(
             f"Could not load {name!r} through TransformerLens: {err}. This machine looks offline. On a machine "
-            "with internet run `interp export` on it (or save it with transformers' save_pretrained), copy the "
-            "directory here and use `interp.convert.import_hf(path)` instead."
+            f"with internet save it with transformers (GPT2LMHeadModel.from_pretrained({name!r}).save_pretrained(DIR)),"
+            " copy DIR here and run `interp import --hf DIR --out RUN_DIR` (or interp.convert.import_hf(DIR))."
         ) from err

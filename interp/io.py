@@ -100,7 +100,7 @@ def hash_state_dict(state: dict[str, torch.Tensor]) -> str:
         t = state[name].detach().to("cpu").contiguous()
         h.update(name.encode())
         h.update(str(tuple(t.shape)).encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()[:16]
 
 

@@ -79,3 +79,12 @@ def test_hf_export_refuses_layernorm_free(tmp_path) -> None:
 def test_import_hf_bad_directory(tmp_path) -> None:
     with pytest.raises(CheckpointError, match="config.json"):
         import_hf(tmp_path)
+
+
+def test_pretrained_name_offline_error(monkeypatch) -> None:
+    from interp.convert import hooked_from_pretrained_name
+    from interp.errors import WorkbenchError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WorkbenchError, match="looks offline.*interp import --hf"):
+        hooked_from_pretrained_name("gpt2")

@@ -10,8 +10,8 @@ import torch
 
 from interp.corpus import generate_text
 from interp.corpus import splits as sp
-from interp.evaluate import TASKS, evaluate_tasks
 from interp.errors import ConfigError
+from interp.evaluate import TASKS, evaluate_tasks
 from interp.tasks.greater_than import greater_than_prompts, score_greater_than
 from interp.tasks.induction import score_induction
 from interp.tasks.ioi import ioi_prompts, score_ioi

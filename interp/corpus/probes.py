@@ -30,7 +30,7 @@ def ioi(rng: random.Random, names: tuple[str, ...] = sp.IOI_TRAIN_NAMES,
 
 def repeated_phrase(rng: random.Random, name: str) -> str:
     """A phrase of random words said twice (only copying from the first time predicts the second)."""
-    words = " ".join(rng.choices(_ALL_WORDS, k=rng.randint(4, 10)))
+    words = " ".join(rng.choices(_ALL_WORDS, k=rng.randint(8, 16)))
     subj, _, pos, _, _ = lx.PRONOUNS[lx.GENDER[name]]
     frame = rng.randrange(4)
     if frame == 0:

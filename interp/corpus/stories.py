@@ -14,7 +14,7 @@ from interp.corpus import probes
 
 # Fraction of middle sentences given to each probe (the rest is narrative and dialogue).
 PROBE_MIX = (
-    ("ioi", 0.20), ("repeat", 0.07), ("years", 0.04), ("capital", 0.05), ("colors", 0.05), ("mc", 0.04),
+    ("ioi", 0.30), ("repeat", 0.25), ("years", 0.03), ("capital", 0.04), ("colors", 0.05), ("mc", 0.03),
 )
 
 

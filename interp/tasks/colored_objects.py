@@ -34,5 +34,4 @@ def score_colored_objects(model: HookedTransformer, n_prompts: int = 200, seed: 
     prompts, answers = colored_object_prompts(n_prompts, seed)
     logp = continuation_logprobs(model, prompts, [COLOR_ANSWERS] * len(prompts))
     hits = [int(row.argmax()) == a for row, a in zip(logp, answers, strict=True)]
-    # accuracy among the three colours of the scene (what a reader of the scene could pick from):
-    return {"accuracy": sum(hits) / len(hits), "chance": 1 / 3}
+    return {"accuracy": sum(hits) / len(hits), "chance": 1 / len(COLOR_ANSWERS)}

@@ -1,5 +1,7 @@
 """Induction: loss on the repeated half of random-token sequences against the first occurrence.
 
+The tokens are drawn uniformly from the tokens ordinary text uses (see ``ordinary_tokens``).
+
 >>> score_induction(model)["induction_gain"]   # first-half loss minus repeated-half loss, in nats
 """
 
@@ -8,15 +10,26 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from interp.corpus import generate_text
 from interp.tl import HookedTransformer
 
 
+def ordinary_tokens(model: HookedTransformer, n_words: int = 20_000) -> torch.Tensor:
+    """Token ids that ordinary text uses: the distinct tokens of built-in corpus text under the model's
+    tokenizer. (A byte-level BPE also holds byte and merge tokens that text never produces; their embeddings
+    are untrained, which would test the embedding rather than the copying.) All ids without a tokenizer."""
+    if model.tokenizer is None:
+        return torch.arange(model.cfg.d_vocab)
+    text = " ".join(generate_text(n_words, seed=12345))
+    ids = set(model.tokenizer(text, add_special_tokens=False)["input_ids"])
+    ids -= set(model.tokenizer.all_special_ids)
+    return torch.tensor(sorted(i for i in ids if i < model.cfg.d_vocab))
+
+
 def repeated_tokens(model: HookedTransformer, n_seqs: int, half: int, seed: int = 0) -> torch.Tensor:
-    """``[n_seqs, 1 + 2 * half]``: BOS, then the same random tokens twice (special tokens excluded)."""
+    """``[n_seqs, 1 + 2 * half]``: BOS, then the same random ordinary tokens twice."""
     g = torch.Generator().manual_seed(seed)
-    vocab = model.cfg.d_vocab
-    specials = set(getattr(model.tokenizer, "all_special_ids", []) or []) if model.tokenizer is not None else set()
-    allowed = torch.tensor([t for t in range(vocab) if t not in specials])
+    allowed = ordinary_tokens(model)
     first = allowed[torch.randint(len(allowed), (n_seqs, half), generator=g)]
     bos = model.tokenizer.bos_token_id if model.tokenizer is not None else 0
     return torch.cat([torch.full((n_seqs, 1), bos), first, first], dim=1)

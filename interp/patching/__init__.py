@@ -1,0 +1,9 @@
+"""Activation, attribution and path patching on any HookedTransformer (see each module's docstring)."""
+
+from interp.patching.activation import PatchResult, activation_patch
+from interp.patching.attribution import attribution_patch
+from interp.patching.metrics import answer_prob, logit_diff, normalized
+from interp.patching.path import path_patch
+
+__all__ = ["PatchResult", "activation_patch", "answer_prob", "attribution_patch", "logit_diff", "normalized",
+           "path_patch"]

@@ -1,0 +1,81 @@
+"""interp.load, the command line, export/import round trips, and the quickstart pipeline at a tiny size."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import interp
+from interp.checkpoint import load_model
+from interp.cli import build_parser, main
+from interp.errors import CheckpointError
+
+
+def test_load_matches_training_model(tiny_run_dir: Path) -> None:
+    hooked = interp.load(tiny_run_dir, device="cpu")
+    gpt = load_model(tiny_run_dir)
+    tokens = hooked.to_tokens("When Mary and John went to the park, John gave a ball to")
+    with torch.no_grad():
+        assert (hooked(tokens) - gpt(tokens)).abs().max().item() <= 1e-4
+    assert tokens[0, 0].item() == hooked.tokenizer.bos_token_id
+    _, cache = hooked.run_with_cache(tokens, names_filter=lambda n: n.endswith("ln2.hook_normalized"))
+    assert cache["blocks.1.ln2.hook_normalized"].shape == (1, tokens.shape[1], 64)
+
+
+def test_load_missing_run(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="does not exist"):
+        interp.load(tmp_path / "nope")
+
+
+def test_every_subcommand_has_help(capsys) -> None:
+    choices = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name in ("quickstart", "train", "corpus", "eval", "export", "import"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: interp " + name in capsys.readouterr().out
+    assert set(choices) >= {"quickstart", "train", "corpus", "eval", "export", "import"}
+
+
+def test_cli_errors_are_clean(tmp_path: Path, capsys) -> None:
+    assert main(["train", "--data-dir", str(tmp_path), "--out-dir", str(tmp_path / "r")]) == 2
+    assert "no index.json" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_unknown_preset_via_cli(tiny_data_dir: Path, tmp_path: Path, capsys) -> None:
+    code = main(["train", "--preset", "huge", "--data-dir", str(tiny_data_dir), "--out-dir", str(tmp_path / "r")])
+    assert code == 2 and "Unknown preset 'huge'" in capsys.readouterr().err
+
+
+def test_export_import_round_trip(tiny_run_dir: Path, tmp_path: Path) -> None:
+    from transformers import GPT2LMHeadModel
+
+    assert main(["export", str(tiny_run_dir), "--out", str(tmp_path / "hf")]) == 0
+    hf = GPT2LMHeadModel.from_pretrained(tmp_path / "hf").eval()
+    gpt = load_model(tiny_run_dir)
+    tokens = torch.randint(0, gpt.cfg.d_vocab, (2, 30), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert (hf(tokens).logits - gpt(tokens)).abs().max().item() <= 1e-4
+    assert main(["import", "--hf", str(tmp_path / "hf"), "--out", str(tmp_path / "imported")]) == 0
+    back = interp.load(tmp_path / "imported", device="cpu")
+    with torch.no_grad():
+        assert (back(tokens) - gpt(tokens)).abs().max().item() <= 1e-4
+    assert back.tokenizer is not None and back.to_tokens("Mary").shape[1] >= 2
+
+
+def test_quickstart_pipeline_tiny(tmp_path: Path) -> None:
+    from interp.quickstart import QuickstartConfig, run_quickstart
+
+    results = run_quickstart(QuickstartConfig(out_dir=str(tmp_path / "qs"), preset="tiny", max_steps=30,
+                                              batch_size=8, n_tokens=150_000, n_prompts=8, progress=False))
+    for task in ("ioi", "induction", "greater_than", "capitals", "colored_objects", "multiple_choice"):
+        assert task in results
+    saved = json.loads((tmp_path / "qs" / "model" / "eval.json").read_text())
+    assert saved["ioi"] == results["ioi"] and saved["val_loss"] < 7
+    html = (tmp_path / "qs" / "report.html").read_text()
+    assert "Probe tasks" in html and "When Lily and Tom went to the park" in html and "plotly" in html

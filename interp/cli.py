@@ -25,6 +25,7 @@ BUILTIN: dict[str, str] = {
     "eval": "interp.commands.evaluate:register",
     "export": "interp.commands.export:register",
     "import": "interp.commands.import_model:register",
+    "cache": "interp.commands.cache:register",
 }
 
 

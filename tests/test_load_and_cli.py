@@ -32,7 +32,7 @@ def test_load_missing_run(tmp_path: Path) -> None:
 
 def test_every_subcommand_has_help(capsys) -> None:
     choices = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    for name in ("quickstart", "train", "corpus", "eval", "export", "import"):
+    for name in ("quickstart", "train", "corpus", "eval", "export", "import", "cache"):
         with pytest.raises(SystemExit) as exit_info:
             main([name, "--help"])
         assert exit_info.value.code == 0
@@ -79,3 +79,15 @@ def test_quickstart_pipeline_tiny(tmp_path: Path) -> None:
     assert saved["ioi"] == results["ioi"] and saved["val_loss"] < 7
     html = (tmp_path / "qs" / "report.html").read_text()
     assert "Probe tasks" in html and "When Lily and Tom went to the park" in html and "plotly" in html
+
+
+def test_cache_command(tiny_run_dir: Path, tmp_path: Path) -> None:
+    from interp.activations import ActivationStore
+
+    assert main(["cache", str(tiny_run_dir), "--hooks", "blocks.*.hook_resid_post", "--tokens", "2048",
+                 "--out", str(tmp_path / "c")]) == 0
+    meta = json.loads((tmp_path / "c" / "meta.json").read_text())
+    assert meta["hooks"] == ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]
+    rows = sum(len(b["blocks.1.hook_resid_post"]) for b in ActivationStore.from_cache(tmp_path / "c", batch_size=256,
+                                                                                        buffer_size=1024))
+    assert rows == 2048

@@ -106,7 +106,7 @@ def contender_transformer_lens(warmup: int, steps: int) -> float:
     data = _batches(warmup + steps)
 
     def step(i: int) -> None:  # the loop transformer_lens.train runs, without its wandb/dataloader overhead
-        loss = model(data[i], return_type="loss")
+        loss = model(data[i, :, :N_CTX], return_type="loss")
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

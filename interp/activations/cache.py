@@ -75,7 +75,7 @@ def _meta(model: HookedTransformer, hooks, widths, dtype, context_size, seqs_per
 @torch.no_grad()
 def cache_activations(
     model: HookedTransformer, tokens, hooks: str | list[str], n_tokens: int, out_dir: str | Path, *,
-    dtype: str = "float32", batch_size: int = 16, context_size: int | None = None, shard_tokens: int = 2**16,
+    dtype: str = "float32", batch_size: int = 16, context_size: int | None = None, shard_tokens: int = 2**15,
     resume: bool = True, progress: bool = True,
 ) -> CacheInfo:
     """Cache ``hooks`` over the first ``n_tokens`` tokens (whole context windows) into ``out_dir``."""
@@ -111,17 +111,19 @@ def cache_activations(
         if path.exists():  # written atomically, so an existing shard is complete
             bar.update((hi - lo) * ctx)
             continue
-        parts: dict[str, list[Tensor]] = {n: [] for n in names}
+        rows = (hi - lo) * ctx  # filled in place: no list of parts and no concatenation copy
+        tensors = {n: torch.empty(rows, widths[n], dtype=DTYPES[dtype]) for n in names}
         for start in range(lo, hi, batch_size):
             batch = seqs[start : min(hi, start + batch_size)].to(model.cfg.device)
             _, cache = model.run_with_cache(batch, names_filter=lambda n: n in names, stop_at_layer=stop)
+            r0 = (start - lo) * ctx
             for n in names:
-                parts[n].append(flatten(cache[n]).to("cpu", DTYPES[dtype]))
+                tensors[n][r0 : r0 + batch.numel()] = flatten(cache[n])
+            del cache
             bar.update(batch.numel())
-        tensors = {n: torch.cat(v) for n, v in parts.items()}
         tensors["tokens"] = seqs[lo:hi].to(torch.int64)
         atomic_save_safetensors(path, tensors)
-        del parts, tensors
+        del tensors
     bar.close()
     return CacheInfo(out, names, widths, n_shards, n_seqs * ctx, meta["model_hash"])
 

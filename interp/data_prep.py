@@ -68,20 +68,31 @@ def _make_tokenizer(cfg: DataConfig):
     raise ConfigError(f"tokenizer={cfg.tokenizer!r}: use 'bpe', 'gpt2' or a tokenizer directory.")
 
 
-def _token_chunks(docs: Iterator[str], tok, eot: int, budget: int, batch_docs: int, bar: tqdm) -> Iterator[np.ndarray]:
-    """Batches of tokenized documents (EOT before each) until ``budget`` tokens, the last batch trimmed."""
-    backend = tok.backend_tokenizer
-    produced = 0
-    while produced < budget:
-        batch = list(itertools.islice(docs, batch_docs))
+class _TokenStream:
+    """Tokenized documents (EOT before each) as one stream that splits can take consecutive budgets from."""
+
+    def __init__(self, docs: Iterator[str], tok, batch_docs: int) -> None:
+        self._docs, self._backend, self._eot, self._batch = docs, tok.backend_tokenizer, tok.eos_token_id, batch_docs
+        self._left = np.zeros(0, dtype=np.int64)
+
+    def _next_block(self) -> np.ndarray | None:
+        batch = list(itertools.islice(self._docs, self._batch))
         if not batch:
-            return
-        ids = [[eot, *e.ids] for e in backend.encode_batch(batch, add_special_tokens=False)]
-        arr = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64)
-        arr = arr[: budget - produced]
-        produced += len(arr)
-        bar.update(len(arr))
-        yield arr
+            return None
+        ids = [[self._eot, *e.ids] for e in self._backend.encode_batch(batch, add_special_tokens=False)]
+        return np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64)
+
+    def take(self, budget: int, bar: tqdm) -> Iterator[np.ndarray]:
+        """Up to ``budget`` tokens; what a block holds beyond it stays for the next ``take``."""
+        produced = 0
+        while produced < budget:
+            block = self._left if len(self._left) else self._next_block()
+            if block is None:
+                return
+            part, self._left = block[: budget - produced], block[budget - produced :]
+            produced += len(part)
+            bar.update(len(part))
+            yield part
 
 
 def prepare_data(cfg: DataConfig) -> DataInfo:
@@ -90,15 +101,12 @@ def prepare_data(cfg: DataConfig) -> DataInfo:
     out = Path(cfg.out_dir)
     tok = _make_tokenizer(cfg)
     save_tokenizer(tok, out / "tokenizer")
-    eot = tok.eos_token_id
     vocab = len(tok)
     meta = {"tokenizer_hash": tokenizer_hash(tok), "source": cfg.source}
-    docs = iter_texts(cfg.source, seed=cfg.seed)
+    stream = _TokenStream(iter_texts(cfg.source, seed=cfg.seed), tok, cfg.batch_docs)
     with tqdm(total=cfg.val_tokens + cfg.n_tokens, desc="tokenizing", unit="tok", unit_scale=True) as bar:
-        val = write_shards(_token_chunks(docs, tok, eot, cfg.val_tokens, cfg.batch_docs, bar), out / "val",
-                           vocab_size=vocab, metadata=meta)
-        train = write_shards(_token_chunks(docs, tok, eot, cfg.n_tokens, cfg.batch_docs, bar), out / "train",
-                             vocab_size=vocab, metadata=meta)
+        val = write_shards(stream.take(cfg.val_tokens, bar), out / "val", vocab_size=vocab, metadata=meta)
+        train = write_shards(stream.take(cfg.n_tokens, bar), out / "train", vocab_size=vocab, metadata=meta)
     info = DataInfo(out, train.n_tokens, val.n_tokens, vocab, meta["tokenizer_hash"], round(time.time() - t0, 2))
     atomic_write_json(out / "data_config.json", {"config": cfg, "info": info, "git_commit": git_commit()})
     return info

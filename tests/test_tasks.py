@@ -98,3 +98,17 @@ def test_evaluate_tasks_all_and_errors(tok) -> None:
     assert 0 <= results["ioi"]["accuracy"] <= 1 and 0 <= results["multiple_choice"]["accuracy"] <= 1
     with pytest.raises(ConfigError, match="Unknown task"):
         evaluate_tasks(_model(tok), tasks=["ioi", "sudoku"])
+
+
+def test_capitals_accuracy_by_hand(tok) -> None:
+    from interp.corpus import lexicon as lx
+    from interp.tasks.capitals import CAPITALS, capital_prompts, score_capitals
+
+    bias = torch.zeros(len(tok))
+    model = _model(tok, bias)
+    winner = CAPITALS.index(" Paris")
+    with torch.no_grad():  # make every capital's continuation less likely than Paris, whatever its length
+        model.unembed.b_U[encode(model, " Paris", False)[0]] = 30.0
+    _, answers = capital_prompts(60, seed=0)
+    assert score_capitals(model, n_prompts=60)["accuracy"] == pytest.approx(answers.count(winner) / 60)
+    assert answers.count(winner) == 60 // len(lx.COUNTRIES) + (60 % len(lx.COUNTRIES) > winner)

@@ -9,7 +9,7 @@ import random
 
 from interp.corpus import lexicon as lx
 from interp.corpus import splits as sp
-from interp.tasks.scoring import continuation_logprobs
+from interp.tasks.scoring import choice_accuracy
 from interp.tl import HookedTransformer
 
 CAPITALS = [" " + cap for _, cap in lx.COUNTRIES]
@@ -28,6 +28,4 @@ def capital_prompts(n: int = 200, seed: int = 0) -> tuple[list[str], list[int]]:
 
 def score_capitals(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
     prompts, answers = capital_prompts(n_prompts, seed)
-    logp = continuation_logprobs(model, prompts, [CAPITALS] * len(prompts))
-    hits = [int(row.argmax()) == a for row, a in zip(logp, answers, strict=True)]
-    return {"accuracy": sum(hits) / len(hits), "chance": 1 / len(CAPITALS)}
+    return {"accuracy": choice_accuracy(model, prompts, answers, CAPITALS), "chance": 1 / len(CAPITALS)}

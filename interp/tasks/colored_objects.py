@@ -12,7 +12,7 @@ import random
 from interp.corpus import lexicon as lx
 from interp.corpus import probes
 from interp.corpus import splits as sp
-from interp.tasks.scoring import continuation_logprobs
+from interp.tasks.scoring import choice_accuracy
 from interp.tl import HookedTransformer
 
 COLOR_ANSWERS = [" " + c for c in lx.COLORS]
@@ -32,6 +32,4 @@ def colored_object_prompts(n: int = 200, seed: int = 0) -> tuple[list[str], list
 
 def score_colored_objects(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
     prompts, answers = colored_object_prompts(n_prompts, seed)
-    logp = continuation_logprobs(model, prompts, [COLOR_ANSWERS] * len(prompts))
-    hits = [int(row.argmax()) == a for row, a in zip(logp, answers, strict=True)]
-    return {"accuracy": sum(hits) / len(hits), "chance": 1 / len(COLOR_ANSWERS)}
+    return {"accuracy": choice_accuracy(model, prompts, answers, COLOR_ANSWERS), "chance": 1 / len(COLOR_ANSWERS)}

@@ -11,7 +11,7 @@ import random
 
 from interp.corpus import probes
 from interp.corpus import splits as sp
-from interp.tasks.scoring import continuation_logprobs
+from interp.tasks.scoring import choice_accuracy
 from interp.tl import HookedTransformer
 
 LETTERS = [" " + x for x in sp.MC_LETTERS]
@@ -29,6 +29,4 @@ def multiple_choice_prompts(n: int = 200, seed: int = 0) -> tuple[list[str], lis
 
 def score_multiple_choice(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
     prompts, answers = multiple_choice_prompts(n_prompts, seed)
-    logp = continuation_logprobs(model, prompts, [LETTERS] * len(prompts))
-    hits = [int(row.argmax()) == a for row, a in zip(logp, answers, strict=True)]
-    return {"accuracy": sum(hits) / len(hits), "chance": 1 / len(LETTERS)}
+    return {"accuracy": choice_accuracy(model, prompts, answers, LETTERS), "chance": 1 / len(LETTERS)}

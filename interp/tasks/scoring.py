@@ -72,3 +72,10 @@ def continuation_logprobs(
 def first_token_id(model: HookedTransformer, answer: str) -> int:
     """The first token of ``answer`` (e.g. ' Mary'), as used for logit differences."""
     return encode(model, answer, prepend_bos=False)[0]
+
+
+def choice_accuracy(model: HookedTransformer, prompts: Sequence[str], answers: Sequence[int],
+                    choices: Sequence[str]) -> float:
+    """Fraction of prompts whose highest-scoring continuation among ``choices`` is ``choices[answer]``."""
+    logp = continuation_logprobs(model, prompts, [choices] * len(prompts))
+    return sum(int(row.argmax()) == a for row, a in zip(logp, answers, strict=True)) / len(prompts)

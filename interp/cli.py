@@ -26,6 +26,7 @@ BUILTIN: dict[str, str] = {
     "export": "interp.commands.export:register",
     "import": "interp.commands.import_model:register",
     "cache": "interp.commands.cache:register",
+    "analyze": "interp.commands.analyze:register",
 }
 
 

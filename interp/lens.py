@@ -31,8 +31,9 @@ def residual_stack(model: HookedTransformer, tokens: Int[Tensor, "batch pos"] | 
 
 
 def lens_logits_from_resid(model: HookedTransformer, resid: Float[Tensor, "... d_model"]) -> Float[Tensor, "... vocab"]:
-    """Apply the model's final normalization (recomputed on ``resid``) and unembedding."""
-    return model.unembed(model.ln_final(resid))
+    """Apply the model's final normalization (recomputed on ``resid``; none if the model has none) and unembedding."""
+    ln_final = getattr(model, "ln_final", None)
+    return model.unembed(ln_final(resid) if ln_final is not None else resid)
 
 
 @torch.no_grad()
@@ -69,15 +70,18 @@ def plot_lens_kl(curves: dict[str, Tensor], title: str = "KL to the final distri
     return fig
 
 
-def plot_logit_lens(model: HookedTransformer, prompt: str, top_k: int = 1) -> go.Figure:
-    """Heatmap of the logit lens' top token (and its probability) at every layer and position of ``prompt``."""
-    tokens = model.to_tokens(prompt)
+def plot_logit_lens(model: HookedTransformer, prompt: str | Int[Tensor, " pos"], top_k: int = 1) -> go.Figure:
+    """Heatmap of the logit lens' top token (and its probability) at every layer and position of ``prompt``
+    (a string, or one sequence of token ids)."""
+    tokens = model.to_tokens(prompt) if isinstance(prompt, str) else prompt.reshape(1, -1)
     probs = logit_lens(model, tokens)[:, 0].softmax(-1)  # [layer, pos, vocab]
     top_p, top_i = probs.max(-1)
     text = [[model.tokenizer.decode([int(t)]) if model.tokenizer else str(int(t)) for t in row] for row in top_i]
+    inputs = model.to_str_tokens(tokens[0]) if model.tokenizer else [str(int(t)) for t in tokens[0]]
     fig = go.Figure(go.Heatmap(z=top_p.numpy(), text=text, texttemplate="%{text}", colorscale="Blues",
-                               x=[f"{i}:{s}" for i, s in enumerate(model.to_str_tokens(tokens[0]))],
+                               x=[f"{i}:{s}" for i, s in enumerate(inputs)],
                                colorbar={"title": "p(top)"}))
-    fig.update_layout(title=f"Logit lens: {prompt!r}", yaxis_title="layer", template="plotly_white",
+    title = prompt if isinstance(prompt, str) else "".join(inputs)
+    fig.update_layout(title=f"Logit lens: {title!r}", yaxis_title="layer", template="plotly_white",
                       height=120 + 40 * probs.shape[0])
     return fig

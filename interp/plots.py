@@ -1,4 +1,4 @@
-"""Training plots (plotly): the loss curve from ``metrics.jsonl``.
+"""Plots (plotly): the loss curve from ``metrics.jsonl`` and labelled heatmaps.
 
 >>> fig = loss_curve(read_metrics("runs/quickstart/model/metrics.jsonl"))
 """
@@ -29,4 +29,14 @@ def loss_curve(rows: list[dict], title: str = "Loss") -> go.Figure:
                              mode="lines+markers"))
     fig.update_layout(title=title, xaxis_title="tokens", yaxis_title="cross-entropy (nats)", template="plotly_white",
                       height=420)
+    return fig
+
+
+def heatmap(grid, x: list[str], y: list[str], title: str, zmid: float | None = 0.0, colorscale: str = "RdBu",
+            colorbar: str = "") -> go.Figure:
+    """A labelled heatmap (rows ``y``, columns ``x``); diverging around ``zmid`` unless it is None."""
+    z = grid.tolist() if hasattr(grid, "tolist") else grid
+    fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale=colorscale, zmid=zmid, colorbar={"title": colorbar}))
+    fig.update_layout(title=title, template="plotly_white", height=160 + 32 * len(y),
+                      xaxis={"type": "category"}, yaxis={"type": "category", "autorange": "reversed"})
     return fig

@@ -14,6 +14,12 @@ _SCENE_OBJECTS = tuple(o for o in lx.OBJECTS if o not in lx.COLORS and " " not i
 _ALL_WORDS = tuple(sorted({
     *lx.OBJECTS, *lx.PLACES, *(a for a, _ in lx.ANIMALS), *lx.MORE_ANIMALS, *lx.COLORS, *lx.ADJECTIVES,
 }))
+# Word lists draw from every kind of token the stories use, so copying is learnt for any token, not just nouns.
+_LIST_WORDS = tuple(sorted({
+    *_ALL_WORDS, *lx.NAMES, *lx.FEELINGS, *lx.WEATHER, *lx.DAYS, *(s for _, s in lx.ANIMALS),
+    "the", "a", "and", "to", "was", "is", "he", "she", "it", "they", "said", "went", "saw", "had", "in", "on",
+    "with", "of", "very", "not", "then", "so", "but", ",", ".", "!", "?", "1", "2", "3", "7", "9",
+}))
 
 
 def ioi(rng: random.Random, names: tuple[str, ...] = sp.IOI_TRAIN_NAMES,
@@ -40,6 +46,14 @@ def repeated_phrase(rng: random.Random, name: str) -> str:
     if frame == 2:
         return f'"{words}," said {name}. {pos.capitalize()} friend said, "{words}."'
     return f"On the wall it said: {words}. {name} read it out loud: {words}."
+
+
+def word_list(rng: random.Random, name: str) -> str:
+    """A list of random words said twice in a row, often with no frame at all: the plainest induction data."""
+    words = " ".join(rng.choices(_LIST_WORDS, k=rng.randint(10, 40)))
+    if rng.random() < 0.5:
+        return f"\n{words} {words}\n"
+    return f"{name} played the copy game: {words} {words}"
 
 
 def year_span(rng: random.Random, name: str) -> str:

@@ -14,7 +14,8 @@ from interp.corpus import probes
 
 # Fraction of middle sentences given to each probe (the rest is narrative and dialogue).
 PROBE_MIX = (
-    ("ioi", 0.30), ("repeat", 0.25), ("years", 0.03), ("capital", 0.04), ("colors", 0.05), ("mc", 0.03),
+    ("ioi", 0.30), ("repeat", 0.12), ("list", 0.10), ("years", 0.03), ("capital", 0.04), ("colors", 0.05),
+    ("mc", 0.03),
 )
 
 
@@ -101,6 +102,8 @@ def _probe(rng: random.Random, kind: str, c: _Cast) -> str:
         return probes.ioi(rng)
     if kind == "repeat":
         return probes.repeated_phrase(rng, c.hero)
+    if kind == "list":
+        return probes.word_list(rng, c.hero)
     if kind == "years":
         return probes.year_span(rng, c.hero)
     if kind == "capital":

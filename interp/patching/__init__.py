@@ -2,8 +2,8 @@
 
 from interp.patching.activation import PatchResult, activation_patch
 from interp.patching.attribution import attribution_patch
-from interp.patching.metrics import answer_prob, logit_diff, normalized
+from interp.patching.metrics import answer_prob, logit_diff, next_token_logprob, normalized
 from interp.patching.path import path_patch
 
-__all__ = ["PatchResult", "activation_patch", "answer_prob", "attribution_patch", "logit_diff", "normalized",
+__all__ = ["PatchResult", "activation_patch", "answer_prob", "attribution_patch", "logit_diff", "next_token_logprob", "normalized",
            "path_patch"]

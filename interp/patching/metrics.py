@@ -49,3 +49,14 @@ def scalar(value: Tensor | float, where: str = "metric") -> Tensor:
         raise InputError(f"The {where} must return a single number (a 0-dim tensor), got shape {tuple(t.shape)}; "
                          "average over the batch, e.g. return (logits[:, -1, a] - logits[:, -1, b]).mean().")
     return t
+
+
+def next_token_logprob(tokens: Int[Tensor, "batch pos"], start: int) -> Metric:
+    """Mean log-probability of the true next token at positions ``start .. pos-2`` (e.g. a repeated half)."""
+    targets = tokens[:, start + 1 :]
+
+    def metric(logits: Tensor) -> Tensor:
+        logp = logits[:, start:-1].float().log_softmax(-1)
+        return logp.gather(-1, targets[..., None].to(logits.device)).mean()
+
+    return metric

@@ -15,7 +15,6 @@ atomically after it, so a run killed at any moment leaves the previous checkpoin
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from safetensors import SafetensorError
 
 from interp.errors import CheckpointError
 from interp.io import (
+    atomic_dir,
     atomic_save_safetensors,
     atomic_write_json,
     atomic_write_text,
@@ -51,24 +51,21 @@ def save_checkpoint(run_dir: str | Path, model: GPT, optimizer: torch.optim.Opti
     root = Path(run_dir) / CKPT_DIR
     root.mkdir(parents=True, exist_ok=True)
     name = f"step_{step:06d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
-    try:
+    with atomic_dir(root / name) as tmp:
         atomic_save_safetensors(tmp / "model.safetensors", model_tensors(model), metadata={"format": "interp-gpt"})
         atomic_write_json(tmp / "model_config.json", model.cfg.to_dict())
         if optimizer is not None:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         atomic_write_json(tmp / "trainer_state.json", {"step": step, **state})
-        final = root / name
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    publish_latest(root, name, keep)
+    return root / name
+
+
+def publish_latest(root: Path, name: str, keep: int) -> None:
+    """Point ``root/latest`` at checkpoint ``name`` (atomically) and delete all but the newest ``keep``."""
     atomic_write_text(root / LATEST, name + "\n")
     for old in sorted(p for p in root.glob("step_*") if p.is_dir())[:-keep]:
         shutil.rmtree(old)
-    return final
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:

@@ -4,9 +4,15 @@
 """
 
 from saes import architectures  # noqa: F401  (registers every architecture)
+from saes.attn import flatten_heads, per_head_attribution, unflatten_heads
 from saes.base import ARCHITECTURES, SAE, LossOutput, build_sae, register
 from saes.config import SAEConfig
 from saes.errors import SAECheckpointError, SAEConfigError, SAEError, SAEShapeError
+from saes.format import from_saelens, load_released, load_sae, save_sae, to_saelens
+from saes.toy import ToyData, mean_max_cosine, train_on_toy
+from saes.transcoder import build_transcoder, mlp_hooks, transcoder_config
 
 __all__ = ["ARCHITECTURES", "SAE", "LossOutput", "SAECheckpointError", "SAEConfig", "SAEConfigError", "SAEError",
-           "SAEShapeError", "build_sae", "register"]
+           "SAEShapeError", "ToyData", "build_sae", "build_transcoder", "flatten_heads", "from_saelens",
+           "load_released", "load_sae", "mean_max_cosine", "mlp_hooks", "per_head_attribution", "register",
+           "save_sae", "to_saelens", "train_on_toy", "transcoder_config", "unflatten_heads"]

@@ -33,7 +33,7 @@ class SAEConfig:
     jumprelu_init_threshold: float = 0.01
     matryoshka_widths: list[int] = field(default_factory=list)  # nested prefix widths, last = d_sae
     aux_k: int | None = None  # dead-feature auxiliary loss (TopK family); default d_in // 2
-    aux_coefficient: float = 1 / 32
+    aux_coefficient: float = 1.0
     apply_b_dec_to_input: bool = True
     normalize_activations: str = "none"  # or "expected_average_only_in": scale inputs to norm sqrt(d_in)
     dtype: str = "float32"

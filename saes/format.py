@@ -43,8 +43,9 @@ def saelens_architecture(cfg: SAEConfig) -> str | None:
 
 
 def _saelens_cfg(sae: SAE) -> dict[str, Any]:
-    from sae_lens import __version__
+    from importlib.metadata import version
 
+    __version__ = version("sae-lens")  # without importing SAELens (2 s)
     cfg = sae.cfg
     arch = saelens_architecture(cfg)
     meta = {**cfg.metadata, "sae_lens_version": __version__, "sae_lens_training_version": __version__,

@@ -16,8 +16,8 @@ from saes.topk_kernel import sparse_decode, to_dense, topk_encode
 
 
 def auxk_loss(sae: SAE, x: Tensor, target: Tensor, x_hat: Tensor, dead_mask: Tensor | None) -> Tensor:
-    """AuxK (Gao et al. 2024): the error ``target - x_hat`` predicted by the top-aux_k dead features, as a
-    fraction of the error's variance, scaled down when fewer features are dead than aux_k."""
+    """AuxK (Gao et al. 2024): the error ``target - x_hat`` predicted by the top-aux_k dead features; its squared
+    error (in the units of the main MSE, as SAELens), scaled down when fewer features are dead than aux_k."""
     if dead_mask is None or not bool(dead_mask.any()):
         return x.new_zeros(())
     dead = dead_mask.nonzero().flatten()
@@ -26,8 +26,7 @@ def auxk_loss(sae: SAE, x: Tensor, target: Tensor, x_hat: Tensor, dead_mask: Ten
     pre = sae.sae_in(x) @ sae.W_enc[:, dead] + sae.b_enc[dead]
     vals, idx = pre.topk(aux_k, dim=-1, sorted=False)
     err_hat = sparse_decode(vals.relu(), idx, sae.W_dec[dead], torch.zeros_like(sae.b_dec))
-    frac = (err_hat - err).pow(2).sum(-1).mean() / err.pow(2).sum(-1).mean().clamp(min=1e-12)
-    return sae.cfg.aux_coefficient * min(1.0, len(dead) / aux_k) * frac
+    return sae.cfg.aux_coefficient * min(1.0, len(dead) / aux_k) * (err_hat - err).pow(2).sum(-1).mean()
 
 
 @register("topk")

@@ -70,7 +70,9 @@ class SAETrainer:
             d_out = self.store.widths[spec.hook_out] if spec.hook_out else None
             sae_cfg = spec.sae_config(self.store.widths[spec.hook], d_out or self.store.widths[spec.hook], meta)
             sae_cfg.device = self.device
-            self.saes[spec.label] = build_sae(sae_cfg)
+            with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
+                torch.manual_seed(cfg.seed + len(self.saes))
+                self.saes[spec.label] = build_sae(sae_cfg)
         for hook in self.hooks:
             self.scales[hook] = (math.sqrt(self.store.widths[hook]) / self.store.mean_norm(hook)
                                  if cfg.normalize_activations == "expected_average_only_in" else 1.0)

@@ -14,10 +14,11 @@ _SCENE_OBJECTS = tuple(o for o in lx.OBJECTS if o not in lx.COLORS and " " not i
 _ALL_WORDS = tuple(sorted({
     *lx.OBJECTS, *lx.PLACES, *(a for a, _ in lx.ANIMALS), *lx.MORE_ANIMALS, *lx.COLORS, *lx.ADJECTIVES,
 }))
-# Word lists draw from every kind of token the stories use, so copying is learnt for any token, not just nouns.
+# Word lists draw from every kind of token the stories use, so copying is learnt for any token, not just nouns
+# ('a'/'an' are left out: a random word after them would break the corpus's article agreement).
 _LIST_WORDS = tuple(sorted({
     *_ALL_WORDS, *lx.NAMES, *lx.FEELINGS, *lx.WEATHER, *lx.DAYS, *(s for _, s in lx.ANIMALS),
-    "the", "a", "and", "to", "was", "is", "he", "she", "it", "they", "said", "went", "saw", "had", "in", "on",
+    "the", "and", "to", "was", "is", "he", "she", "it", "they", "said", "went", "saw", "had", "in", "on",
     "with", "of", "very", "not", "then", "so", "but", ",", ".", "!", "?", "1", "2", "3", "7", "9",
 }))
 

@@ -1,0 +1,102 @@
+"""The SAE subcommands of ``interp`` (registered through the ``interp.commands`` entry points):
+
+    interp train-sae --run-dir runs/quickstart/model --hook blocks.1.hook_resid_pre --k 32 --out-dir runs/saes
+    interp train-sae --config saes.json                  # several SAEs from one pass (see SAETrainConfig)
+    interp eval-sae runs/saes/topk-blocks.1.hook_resid_pre --run-dir runs/quickstart/model
+    interp dashboard runs/saes/topk-blocks.1.hook_resid_pre --run-dir runs/quickstart/model --features 0,5,17
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from interp.cli_args import add_dataclass_args, dataclass_from_args
+
+
+def register_train(sub: argparse._SubParsersAction) -> None:
+    from saes.train_config import SAETrainConfig
+
+    p = sub.add_parser("train-sae", help="train SAEs / transcoders on a model's activations",
+                       description="Train one SAE from the flags, or several (one activation pass) from --config.")
+    add_dataclass_args(p, SAETrainConfig)
+    p.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from saes.train import train_saes
+    from saes.train_config import SAETrainConfig
+
+    result = train_saes(dataclass_from_args(SAETrainConfig, args))
+    for name, path in result.sae_dirs.items():
+        m = result.final[name]
+        print(f"{name}: fvu {m['fvu']:.3f}, L0 {m['l0']:.1f}, dead {m['dead']:.1%} -> {path}")
+    print(f"{result.steps} steps, {result.rows:,} activations in {result.seconds:.0f}s. "
+          f"Next: interp eval-sae {next(iter(result.sae_dirs.values()))} --run-dir RUN_DIR")
+    return 0
+
+
+def _tokens(run_dir: str, data: str | None, n_seqs: int, ctx: int | None):
+    from interp.io import read_json
+    from interp.shards import TokenShards
+
+    shards = TokenShards(data or str(Path(read_json(Path(run_dir) / "train_config.json")["data_dir"]) / "val"))
+    ctx = ctx or 128
+    n = min(n_seqs, shards.n_tokens // ctx)
+    return shards.batch(range(0, n * ctx, ctx), ctx)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sae_dir", help="an SAE directory (workbench or SAELens format)")
+    p.add_argument("--run-dir", required=True, help="the model the SAE belongs to")
+    p.add_argument("--data", default=None, help="token shards (default: the run's validation data)")
+    p.add_argument("--n-seqs", type=int, default=128)
+    p.add_argument("--device", default=None)
+
+
+def register_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval-sae", help="L0, FVU, CE loss recovered, KL, dead/dense features of an SAE",
+                       description="Evaluate an SAE or transcoder spliced into its model; writes eval.json and "
+                                   "density.html into the SAE directory.")
+    _common(p)
+    p.set_defaults(func=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    import interp
+    from interp.io import atomic_write_json
+    from saes.evaluate import density_histogram, evaluate_sae
+    from saes.format import load_sae
+
+    model = interp.load(args.run_dir, device=args.device)
+    sae = load_sae(args.sae_dir, device=model.cfg.device)
+    metrics = evaluate_sae(model, sae, _tokens(args.run_dir, args.data, args.n_seqs, model.cfg.n_ctx), progress=True)
+    density = metrics.pop("density")
+    atomic_write_json(Path(args.sae_dir) / "eval.json", metrics)
+    density_histogram(density).write_html(Path(args.sae_dir) / "density.html", include_plotlyjs=True)
+    print(" ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    return 0
+
+
+def register_dashboard(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dashboard", help="offline HTML pages for SAE features", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p)
+    p.add_argument("--features", default=None, help="comma-separated feature ids (default: the most frequent)")
+    p.add_argument("--n-features", type=int, default=20)
+    p.add_argument("--out", default=None, help="output directory (default SAE_DIR/dashboard)")
+    p.set_defaults(func=run_dashboard)
+
+
+def run_dashboard(args: argparse.Namespace) -> int:
+    import interp
+    from saes.dashboard import write_dashboards
+    from saes.format import load_sae
+
+    model = interp.load(args.run_dir, device=args.device)
+    sae = load_sae(args.sae_dir, device=model.cfg.device)
+    feats = [int(f) for f in args.features.split(",")] if args.features else None
+    index = write_dashboards(model, sae, _tokens(args.run_dir, args.data, args.n_seqs, model.cfg.n_ctx),
+                             args.out or Path(args.sae_dir) / "dashboard", features=feats, n_features=args.n_features)
+    print(f"wrote {index}")
+    return 0

@@ -113,5 +113,6 @@ def test_dla_sums_exactly_with_frozen_scale(tiny_run_dir) -> None:
         mlp = attr.values[attr.labels.index(f"MLP{layer}")]
         assert torch.allclose(neuron.values[rows].sum(0), mlp, atol=1e-4)
     approx = direct_logit_attribution(model, tokens, io, s, ln_scale="batch_mean")
-    assert approx.error > 1e-3  # the size of the error when the scale is not each prompt's own
+    # Not each prompt's own scale: no longer exact (the error is orders of magnitude above float rounding).
+    assert approx.error > 100 * max(attr.error, 1e-7)
     print(f"DLA error with the batch-mean LayerNorm scale: {approx.error:.4f} (frozen: {attr.error:.2e})")

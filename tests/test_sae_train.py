@@ -130,8 +130,10 @@ def test_dashboard_finds_the_promoted_token(tiny_model, val_tokens, tmp_path) ->
     from saes.dashboard import feature_stats, write_dashboards
 
     sae = _exact_sae(tiny_model.cfg.d_model, "blocks.1.hook_resid_pre")
-    target = 42
-    with torch.no_grad():  # feature 3's decoder direction is token 42's unembedding: it must promote token 42
+    # Feature 3's decoder direction is the unembedding of the token whose unembedding is longest: its logit,
+    # |W_U[:, t]|, beats every other token's |W_U[:, j]| cos(j, t), so it must be the top promoted token.
+    target = int(tiny_model.W_U.norm(dim=0).argmax())
+    with torch.no_grad():
         sae.W_dec[3] = tiny_model.W_U[:, target] / tiny_model.W_U[:, target].norm()
     stats = feature_stats(tiny_model, sae, val_tokens, [3])[0]
     assert stats.promoted[0][0] == tiny_model.tokenizer.decode([target])
@@ -145,7 +147,7 @@ def test_sae_commands(tiny_run_dir, tmp_path) -> None:
 
     out = tmp_path / "cli"
     assert main(["train-sae", "--run-dir", str(tiny_run_dir), "--out-dir", str(out), "--hook",
-                 "blocks.1.hook_resid_pre", "--k", "8", "--expansion", "2", "--n-tokens", "4096", "--batch-size",
+                 "blocks.1.hook_resid_pre", "--k", "8", "--expansion", "2", "--n-tokens", "65536", "--batch-size",
                  "512", "--buffer-size", "2048", "--no-progress"]) == 0
     sae_dir = out / "topk-blocks.1.hook_resid_pre"
     assert main(["eval-sae", str(sae_dir), "--run-dir", str(tiny_run_dir), "--n-seqs", "8"]) == 0

@@ -71,7 +71,7 @@ def ioi_pairs(model: HookedTransformer, n: int = 64, seed: int = 0) -> PromptPai
     names = _single_token_words(model, lx.NAMES)
     objects = _single_token_words(model, [o for o in lx.OBJECTS if lx.with_article(o).startswith("a ")])
     places = _single_token_words(model, lx.PLACES)
-    days = _single_token_words(model, lx.DAYS) or list(lx.DAYS)
+    days = _single_token_words(model, lx.DAYS) or [lx.DAYS[0]]  # one fixed day keeps the prompts aligned
     if len(names) < 5 or not objects or not places:
         raise InputError("IOI pairs need at least 5 names (and an object and a place) that are single tokens "
                          "under this model's tokenizer.")

@@ -7,7 +7,7 @@ move between the two libraries unchanged (``format.py``).
 
 >>> sae = build_sae(SAEConfig(architecture="topk", d_in=128, d_sae=2048, k=32))
 >>> feats = sae.encode(x)          # [batch, 2048], at most 32 non-zero per row
->>> out = sae.training_loss(x)     # LossOutput(loss, parts={"mse": ..., "aux": ...}, x_hat, fired, l0)
+>>> out = sae.training_loss(x)     # LossOutput(loss, parts={"mse": ..., "aux": ...}, fired, l0)
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ def register(name: str) -> Callable[[type[SAE]], type[SAE]]:
 class LossOutput:
     loss: Tensor  # the total training loss (a scalar)
     parts: dict[str, Tensor]  # its terms, e.g. mse, l1, aux (scalars, for logging)
-    x_hat: Tensor  # the reconstruction [batch, d_out]
     fired: Tensor  # Bool [d_sae]: features active on at least one row of the batch (dead-feature tracking)
     l0: Tensor  # mean number of active features per row (a scalar)
 
@@ -125,7 +124,7 @@ class SAE(nn.Module):
         mse = (x_hat - target).pow(2).sum(-1).mean()
         parts = {"mse": mse, **self.sparsity_losses(feats, pre, x, target, x_hat, dead_mask, sparsity_scale)}
         active = feats > 0
-        return LossOutput(sum(parts.values()), parts, x_hat, active.any(0), active.sum(-1).float().mean())
+        return LossOutput(sum(parts.values()), parts, active.any(0), active.sum(-1).float().mean())
 
     @torch.no_grad()
     def normalize_decoder_(self) -> None:

@@ -30,4 +30,4 @@ class MatryoshkaBatchTopKSAE(BatchTopKSAE):
         parts = {"mse": prefix_mse[-1], "prefix_mse": sum(prefix_mse[:-1], x.new_zeros(()))}  # summed over widths
         parts["aux"] = auxk_loss(self, x, target, x_hat, dead_mask)
         active = feats > 0
-        return LossOutput(sum(parts.values()), parts, x_hat, active.any(0), active.sum(-1).float().mean())
+        return LossOutput(sum(parts.values()), parts, active.any(0), active.sum(-1).float().mean())

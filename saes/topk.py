@@ -37,8 +37,10 @@ class TopKSAE(SAE):
 
     def encode_sparse(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(values, indices) of the active features of each row: ``[batch, k]`` each (fused kernel)."""
-        flat = self.sae_in(x).reshape(-1, self.cfg.d_in)
-        vals, idx = topk_encode(flat, self.W_enc, self.b_enc, self.cfg.k)
+        self.check_width(x)
+        flat = x.to(self.W_enc.dtype).reshape(-1, self.cfg.d_in)
+        center = self.cfg.apply_b_dec_to_input and not self.cfg.is_transcoder
+        vals, idx = topk_encode(flat, self.W_enc, self.b_enc, self.cfg.k, self.b_dec if center else None)
         return vals.view(*x.shape[:-1], -1), idx.view(*x.shape[:-1], -1)
 
     def encode(self, x: Tensor) -> Tensor:
@@ -61,4 +63,4 @@ class TopKSAE(SAE):
         active = vals > 0
         fired = torch.zeros(self.cfg.d_sae, dtype=torch.bool, device=x.device)
         fired[idx[active]] = True
-        return LossOutput(sum(parts.values()), parts, x_hat, fired, active.sum(-1).float().mean())
+        return LossOutput(sum(parts.values()), parts, fired, active.sum(-1).float().mean())

@@ -3,7 +3,8 @@
 A TopK SAE keeps k of d_sae features per row, so after the dense encoder matmul everything is sparse:
 - ``topk_encode``: one fused autograd op. Forward: ``x @ W_enc + b_enc``, top-k, ReLU. Backward only touches the
   k chosen columns per row: ``grad W_enc = x^T @ G`` with ``G`` sparse ([d_sae, batch] CSR times x), instead of a
-  dense [batch, d_sae] gradient.
+  dense [batch, d_sae] gradient; the decoder bias subtracted from the input gets its gradient from
+  ``W_enc @ grad_b_enc`` rather than a per-row input gradient (which cost more than the rest of the step).
 - ``sparse_decode``: ``embedding_bag`` over the chosen decoder rows (k rows per output instead of d_sae), whose
   backward is sparse too.
 The dense reference (``dense_topk_reference``) is what the equivalence test compares against, values and grads.
@@ -22,37 +23,44 @@ from torch import Tensor
 
 class _TopKEncode(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, W_enc: Tensor, b_enc: Tensor, k: int) -> tuple[Tensor, Tensor]:
-        pre = torch.addmm(b_enc, x, W_enc)
+    def forward(ctx, x: Tensor, W_enc: Tensor, b_enc: Tensor, k: int, b_dec: Tensor | None
+                ) -> tuple[Tensor, Tensor]:
+        xc = x - b_dec if b_dec is not None else x
+        pre = torch.addmm(b_enc, xc, W_enc)
         vals, idx = pre.topk(k, dim=-1, sorted=False)
         vals = vals.relu()
-        ctx.save_for_backward(x, W_enc, idx, vals)
+        ctx.save_for_backward(xc, W_enc, idx, vals)
         ctx.mark_non_differentiable(idx)
         return vals, idx
 
     @staticmethod
     def backward(ctx, grad_vals: Tensor, _grad_idx: Tensor | None):
-        x, W_enc, idx, vals = ctx.saved_tensors
+        xc, W_enc, idx, vals = ctx.saved_tensors
         g = grad_vals * (vals > 0)  # ReLU
         n, k = idx.shape
         d_sae = W_enc.shape[1]
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[2]:
+        grad_x = grad_w = grad_b = grad_b_dec = None
+        if ctx.needs_input_grad[2] or ctx.needs_input_grad[4]:
             grad_b = torch.zeros(d_sae, dtype=g.dtype, device=g.device).index_add_(0, idx.flatten(), g.flatten())
+        if ctx.needs_input_grad[4]:  # centring: sum over rows of -grad_x, without forming grad_x
+            grad_b_dec = -(W_enc @ grad_b)
         if ctx.needs_input_grad[1]:
-            rows = torch.arange(n, device=x.device).repeat_interleave(k)
+            rows = torch.arange(n, device=xc.device).repeat_interleave(k)
             g_t = torch.sparse_coo_tensor(torch.stack([idx.flatten(), rows]), g.flatten(), (d_sae, n),
                                           check_invariants=False)
-            grad_w = torch.sparse.mm(g_t, x).T  # [d_in, d_sae]
+            grad_w = torch.sparse.mm(g_t, xc).T  # [d_in, d_sae]
         if ctx.needs_input_grad[0]:
             grad_x = F.embedding_bag(idx, W_enc.T, per_sample_weights=g, mode="sum")
-        return grad_x, grad_w, grad_b, None
+        return grad_x, grad_w, grad_b if ctx.needs_input_grad[2] else None, None, grad_b_dec
 
 
 def topk_encode(x: Float[Tensor, "batch d_in"], W_enc: Float[Tensor, "d_in d_sae"], b_enc: Float[Tensor, " d_sae"],
-                k: int) -> tuple[Float[Tensor, "batch k"], Int[Tensor, "batch k"]]:
-    """Values (after ReLU) and indices of the k largest pre-activations of each row."""
-    return _TopKEncode.apply(x, W_enc, b_enc, k)
+                k: int, b_dec: Float[Tensor, " d_in"] | None = None
+                ) -> tuple[Float[Tensor, "batch k"], Int[Tensor, "batch k"]]:
+    """Values (after ReLU) and indices of the k largest pre-activations of each row of ``(x - b_dec) @ W_enc +
+    b_enc``. Centring inside the op means training (where ``x`` needs no gradient) never forms a per-row input
+    gradient: ``b_dec``'s is ``-W_enc @ grad_b_enc``."""
+    return _TopKEncode.apply(x, W_enc, b_enc, k, b_dec)
 
 
 def sparse_decode(vals: Float[Tensor, "batch k"], idx: Int[Tensor, "batch k"], W_dec: Float[Tensor, "d_sae d_out"],

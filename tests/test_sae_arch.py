@@ -3,6 +3,8 @@ decoder-norm utilities, per-head attribution, and the bad-input errors."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -16,6 +18,7 @@ from saes import (
     per_head_attribution,
     unflatten_heads,
 )
+from saes.base import SAE
 from saes.topk_kernel import dense_topk_reference, sparse_decode, to_dense, topk_encode
 
 
@@ -23,8 +26,9 @@ def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
+@pytest.mark.parametrize("center", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_topk_kernel_matches_dense_values_and_grads(dtype):
+def test_topk_kernel_matches_dense_values_and_grads(dtype, center):
     n, d_in, d_sae, k = 50, 16, 96, 7
     g = _gen()
     tensors = [torch.randn(n, d_in, generator=g), torch.randn(d_in, d_sae, generator=g) / 4,
@@ -32,15 +36,43 @@ def test_topk_kernel_matches_dense_values_and_grads(dtype):
                torch.randn(d_in, generator=g)]
     fast = [t.to(dtype).requires_grad_() for t in tensors]
     slow = [t.to(dtype).requires_grad_() for t in tensors]
-    vals, idx = topk_encode(fast[0], fast[1], fast[2], k)
+    vals, idx = topk_encode(fast[0], fast[1], fast[2], k, fast[4] if center else None)
     out_fast = sparse_decode(vals, idx, fast[3], fast[4])
-    feats_slow, out_slow = dense_topk_reference(*slow, k)
+    x_slow = slow[0] - slow[4] if center else slow[0]  # centring by b_dec: its gradient flows both ways
+    feats_slow, out_slow = dense_topk_reference(x_slow, *slow[1:], k)
     torch.testing.assert_close(to_dense(vals, idx, d_sae), feats_slow)
     torch.testing.assert_close(out_fast, out_slow)
     w = torch.randn(n, d_in, generator=g).to(dtype)  # a random upstream gradient
     (out_fast * w).sum().backward()
     (out_slow * w).sum().backward()
     for a, b, name in zip(fast, slow, ["x", "W_enc", "b_enc", "W_dec", "b_dec"], strict=True):
+        torch.testing.assert_close(a.grad, b.grad, msg=f"gradient of {name} differs")
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("transcoder", [False, True])
+def test_relu_kernel_matches_autograd(transcoder, sparse):
+    """The fused standard-SAE loss, dense and sparse paths: same MSE, L1 and gradients as autograd on the plain
+    formulation."""
+    d_in, d_sae = 12, 40
+    cfg = SAEConfig(architecture="standard", d_in=d_in, d_sae=d_sae, l1_coefficient=0.7, dtype="float64",
+                    hook_name_out="out" if transcoder else None, d_out=10 if transcoder else None)
+    fast = build_sae(cfg)
+    with torch.no_grad():
+        for p in fast.parameters():
+            p.normal_(generator=_gen(3)).mul_(0.3)
+    fast._density = 0.0 if sparse else 1.0  # the path the kernel takes
+    slow = copy.deepcopy(fast)
+    x = torch.randn(64, d_in, generator=_gen(4), dtype=torch.float64)
+    target = torch.randn(64, fast.cfg.d_out, generator=_gen(5), dtype=torch.float64) if transcoder else None
+    out_fast = fast.training_loss(x, target, sparsity_scale=0.5)
+    out_slow = SAE.training_loss(slow, x, target, sparsity_scale=0.5)  # the generic autograd path
+    for key in ("mse", "l1"):
+        torch.testing.assert_close(out_fast.parts[key], out_slow.parts[key])
+    assert 0 < float(out_fast.l0) < d_sae and torch.equal(out_fast.fired, out_slow.fired)
+    out_fast.loss.backward()
+    out_slow.loss.backward()
+    for (name, a), b in zip(fast.named_parameters(), slow.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad, msg=f"gradient of {name} differs")
 
 

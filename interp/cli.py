@@ -27,6 +27,7 @@ BUILTIN: dict[str, str] = {
     "import": "interp.commands.import_model:register",
     "cache": "interp.commands.cache:register",
     "analyze": "interp.commands.analyze:register",
+    "lens": "interp.commands.lens:register",
 }
 
 

@@ -73,3 +73,15 @@ def test_unknown_task_is_a_clear_error() -> None:
         build_pairs(model, "greater-than")
     with pytest.raises(InputError, match="tokenizer"):
         build_pairs(model, "ioi")
+
+
+def test_lens_command_trains_saves_and_compares(tiny_run_dir, tmp_path) -> None:
+    from interp.cli import main
+
+    out = tmp_path / "lens"
+    assert main(["lens", str(tiny_run_dir), "--out", str(out), "--steps", "150", "--n-seqs", "64",
+                 "--device", "cpu"]) == 0
+    curves = json.loads((out / "lens.json").read_text())
+    tuned, plain = curves["tuned_lens_kl"], curves["logit_lens_kl"]
+    assert all(t < p for t, p in zip(tuned[:-1], plain[:-1], strict=True)), curves
+    assert (out / "tuned_lens.safetensors").exists() and (out / "lens.html").stat().st_size > 10_000

@@ -1,0 +1,48 @@
+"""``interp lens RUN_DIR``: train a tuned lens on the run's training tokens, save it, and compare its KL to the
+final distribution with the logit lens's at every layer on held-out tokens (``lens.json`` + ``lens.html``,
+default in RUN_DIR/tuned_lens)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lens", help="train a tuned lens and compare it with the logit lens", description=__doc__)
+    p.add_argument("run_dir")
+    p.add_argument("--out", default=None, help="output directory (default RUN_DIR/tuned_lens)")
+    p.add_argument("--steps", type=int, default=300, help="tuned-lens training steps")
+    p.add_argument("--n-seqs", type=int, default=256, help="training sequences (and up to 64 held-out ones)")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import interp
+    from interp.io import atomic_path, atomic_write_json, read_json
+    from interp.lens import lens_kl, plot_lens_kl
+    from interp.shards import TokenShards
+    from interp.tuned_lens import TunedLens
+
+    model = interp.load(args.run_dir, device=args.device)
+    data = Path(read_json(Path(args.run_dir) / "train_config.json")["data_dir"])
+    ctx = model.cfg.n_ctx
+
+    def tokens(split: str, n: int):
+        shards = TokenShards(data / split)
+        n = min(n, shards.n_tokens // ctx)
+        return shards.batch(range(0, n * ctx, ctx), ctx)
+
+    lens = TunedLens.fit(model, tokens("train", args.n_seqs), n_steps=args.steps)
+    out = Path(args.out or Path(args.run_dir) / "tuned_lens")
+    lens.save(out)
+    held_out = tokens("val", 64).to(model.cfg.device)
+    curves = {"logit lens": lens_kl(model, held_out), "tuned lens": lens_kl(model, held_out, lens)}
+    atomic_write_json(out / "lens.json", {k.replace(" ", "_") + "_kl": v.tolist() for k, v in curves.items()})
+    with atomic_path(out / "lens.html") as tmp:
+        plot_lens_kl(curves, "KL(final || lens) on held-out tokens, by layer").write_html(tmp, include_plotlyjs=True)  # offline
+    for name, kl in curves.items():
+        print(f"{name:>10}: " + " ".join(f"{float(v):.3f}" for v in kl))
+    print(f"-> {out / 'lens.html'}")
+    return 0

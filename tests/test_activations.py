@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from interp.activations import ActivationStore, cache_activations, open_cache
-from interp.activations.cache import read_shard
+from interp.activations.cache import read_shard, run_to_hooks
 from interp.errors import CheckpointError, HookNameError, InputError
 from tests.cache_worker import seeded_model, seeded_tokens
 
@@ -55,6 +55,24 @@ def test_forward_stops_after_the_last_needed_block(model, tmp_path) -> None:
         cache_activations(model, seeded_tokens(64 * 8), "blocks.2.hook_resid_post", 64 * 8, tmp_path / "d",
                           progress=False)
         assert calls  # ...but does when a hook there is needed
+    finally:
+        model.reset_hooks(including_permanent=True)
+
+
+def test_resid_pre_hook_skips_its_block_and_matches(model) -> None:
+    """blocks.2.hook_resid_pre is the residual after block 1: block 2 must not run, and the values must equal a
+    full run's (alone, and together with a shallower hook)."""
+    tokens = seeded_tokens(64 * 4).view(4, 64)
+    _, ref = model.run_with_cache(tokens)
+    ran = []
+    model.add_hook("blocks.2.hook_attn_in" if model.cfg.use_attn_in else "blocks.2.ln1.hook_normalized",
+                   lambda act, hook: ran.append(1), is_permanent=True)
+    try:
+        for names in (["blocks.2.hook_resid_pre"], ["blocks.0.hook_mlp_out", "blocks.2.hook_resid_pre"]):
+            got = run_to_hooks(model, tokens, names)
+            for n in names:
+                assert torch.equal(got[n], ref[n]), n
+        assert ran == []
     finally:
         model.reset_hooks(including_permanent=True)
 

@@ -66,6 +66,22 @@ def stop_layer(hooks: list[str], n_layers: int) -> int | None:
     return top + 1 if top + 1 < n_layers else None
 
 
+def run_to_hooks(model: HookedTransformer, tokens: Tensor, names: list[str]) -> dict[str, Tensor]:
+    """The activations of ``names`` on ``tokens``, running only the blocks they need. When the deepest hook is
+    ``blocks.L.hook_resid_pre`` the forward pass stops before block L and the returned residual stream is that
+    hook's value (TransformerLens would otherwise run block L in full just to fire it: half the work of a
+    two-layer model)."""
+    stop = stop_layer(names, model.cfg.n_layers)
+    top = max((hook_layer(h) for h in names if hook_layer(h) is not None), default=None)
+    deepest = [h for h in names if hook_layer(h) == top]
+    after_blocks = any(hook_layer(h) is None and not h.startswith("hook_") for h in names)  # e.g. ln_final
+    if not after_blocks and top and deepest == [f"blocks.{top}.hook_resid_pre"]:
+        resid, cache = model.run_with_cache(tokens, names_filter=lambda n: n in names, stop_at_layer=top)
+        return {**{n: cache[n] for n in names if n != deepest[0]}, deepest[0]: resid}
+    _, cache = model.run_with_cache(tokens, names_filter=lambda n: n in names, stop_at_layer=stop)
+    return {n: cache[n] for n in names}
+
+
 def _meta(model: HookedTransformer, hooks, widths, dtype, context_size, seqs_per_shard, n_seqs) -> dict:
     return {"format": "interp-activation-cache/1", "model_hash": hash_state_dict(model.state_dict()),
             "hooks": hooks, "widths": widths, "dtype": dtype, "context_size": context_size,
@@ -88,9 +104,7 @@ def cache_activations(
     seqs = seqs[:n_seqs]
     per_shard = max(batch_size, shard_tokens // ctx // batch_size * batch_size)
     out = Path(out_dir)
-    stop = stop_layer(names, model.cfg.n_layers)
-    _, probe = model.run_with_cache(seqs[:1].to(model.cfg.device), names_filter=lambda n: n in names,
-                                               stop_at_layer=stop)
+    probe = run_to_hooks(model, seqs[:1].to(model.cfg.device), names)
     widths = {n: flatten(probe[n]).shape[1] for n in names}
     meta = _meta(model, names, widths, dtype, ctx, per_shard, n_seqs)
     if (out / "meta.json").exists():
@@ -115,7 +129,7 @@ def cache_activations(
         tensors = {n: torch.empty(rows, widths[n], dtype=DTYPES[dtype]) for n in names}
         for start in range(lo, hi, batch_size):
             batch = seqs[start : min(hi, start + batch_size)].to(model.cfg.device)
-            _, cache = model.run_with_cache(batch, names_filter=lambda n: n in names, stop_at_layer=stop)
+            cache = run_to_hooks(model, batch, names)
             r0 = (start - lo) * ctx
             for n in names:
                 tensors[n][r0 : r0 + batch.numel()] = flatten(cache[n])

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from interp.activations.cache import flatten, open_cache, read_shard, sequences, stop_layer
+from interp.activations.cache import flatten, open_cache, read_shard, run_to_hooks, sequences
 from interp.errors import InputError
 from interp.hooks import resolve_hook_names
 from interp.tl import HookedTransformer
@@ -63,18 +63,16 @@ class ActivationStore:
         names = resolve_hook_names(model, hooks)
         ctx = context_size or model.cfg.n_ctx
         seqs = sequences(tokens, ctx)
-        stop = stop_layer(names, model.cfg.n_layers)
 
         @torch.no_grad()
         def chunks() -> Iterator[dict[str, Tensor]]:
             for i in range(0, len(seqs), model_batch_size):
-                _, cache = model.run_with_cache(seqs[i : i + model_batch_size].to(model.cfg.device),
-                                                names_filter=lambda n: n in names, stop_at_layer=stop)
+                cache = run_to_hooks(model, seqs[i : i + model_batch_size].to(model.cfg.device), names)
                 acts = {n: flatten(cache[n]).float().cpu() for n in names}
                 yield _drop_bos(acts, ctx) if exclude_bos else acts
 
-        _, probe = model.run_with_cache(seqs[:1].to(model.cfg.device), names_filter=lambda n: n in names,
-                                        stop_at_layer=stop)
+        with torch.no_grad():
+            probe = run_to_hooks(model, seqs[:1].to(model.cfg.device), names)
         widths = {n: flatten(probe[n]).shape[1] for n in names}
         return cls(chunks(), names, widths, batch_size, buffer_size, seed)
 

@@ -161,3 +161,36 @@ def test_not_a_directory_and_offline_release(tmp_path, monkeypatch):
     monkeypatch.setattr(sae_lens.SAE, "from_pretrained", offline)
     with pytest.raises(SAECheckpointError, match=r"offline.*load_sae\(dir\)"):
         load_released("gpt2-small-res-jb", "blocks.8.hook_resid_pre")
+
+
+@pytest.mark.parametrize("arch", ["standard", "topk"])
+def test_sae_trained_by_saelens_runner_loads(arch, tiny_run_dir, tiny_data_dir, tmp_path):
+    """SAELens' own training runner, offline (our tiny model and tokens passed in), writes a directory that
+    ``load_sae`` reads into an SAE with the same outputs and the runner's hook."""
+    import datasets
+    from sae_lens import SAE as SAELensSAE
+    from sae_lens import LanguageModelSAERunnerConfig, LanguageModelSAETrainingRunner, LoggingConfig
+    from sae_lens.saes.standard_sae import StandardTrainingSAEConfig
+    from sae_lens.saes.topk_sae import TopKTrainingSAEConfig
+
+    import interp
+    from interp.shards import TokenShards
+
+    model = interp.load(tiny_run_dir, device="cpu")
+    ctx = 32
+    tokens = TokenShards(tiny_data_dir / "val").batch(range(0, 256 * ctx, ctx), ctx)
+    dataset = datasets.Dataset.from_dict({"input_ids": tokens.tolist()})
+    d = model.cfg.d_model
+    sae_cfg = (TopKTrainingSAEConfig(d_in=d, d_sae=4 * d, k=4) if arch == "topk"
+               else StandardTrainingSAEConfig(d_in=d, d_sae=4 * d, l1_coefficient=1.0))
+    cfg = LanguageModelSAERunnerConfig(
+        sae=sae_cfg, model_name="tiny", hook_name="blocks.1.hook_resid_pre", dataset_path="unused",
+        is_dataset_tokenized=True, streaming=False, context_size=ctx, prepend_bos=False, training_tokens=4096,
+        train_batch_size_tokens=256, store_batch_size_prompts=16, n_batches_in_buffer=8, device="cpu",
+        output_path=str(tmp_path / "out"), checkpoint_path=str(tmp_path / "ckpt"), dtype="float32",
+        logger=LoggingConfig(log_to_wandb=False))
+    LanguageModelSAETrainingRunner(cfg, override_dataset=dataset, override_model=model).run()
+    ours = load_sae(tmp_path / "out")
+    theirs = SAELensSAE.load_from_disk(str(tmp_path / "out"))
+    assert ours.cfg.architecture == arch and ours.cfg.hook_name == "blocks.1.hook_resid_pre"
+    _check_same(ours, theirs, torch.randn(16, d, generator=torch.Generator().manual_seed(0)) * 3)

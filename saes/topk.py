@@ -21,12 +21,14 @@ def auxk_loss(sae: SAE, x: Tensor, target: Tensor, x_hat: Tensor, dead_mask: Ten
     if dead_mask is None or not bool(dead_mask.any()):
         return x.new_zeros(())
     dead = dead_mask.nonzero().flatten()
-    aux_k = min(sae.cfg.aux_k or sae.cfg.d_in // 2, len(dead))
+    aux_k = sae.cfg.aux_k or sae.cfg.d_in // 2
+    scale = min(1.0, len(dead) / aux_k)  # against the configured aux_k, before clamping it to the dead count
+    aux_k = min(aux_k, len(dead))
     err = (target - x_hat).detach()
     pre = sae.sae_in(x) @ sae.W_enc[:, dead] + sae.b_enc[dead]
     vals, idx = pre.topk(aux_k, dim=-1, sorted=False)
     err_hat = sparse_decode(vals.relu(), idx, sae.W_dec[dead], torch.zeros_like(sae.b_dec))
-    return sae.cfg.aux_coefficient * min(1.0, len(dead) / aux_k) * (err_hat - err).pow(2).sum(-1).mean()
+    return sae.cfg.aux_coefficient * scale * (err_hat - err).pow(2).sum(-1).mean()
 
 
 @register("topk")

@@ -231,3 +231,23 @@ def test_bad_inputs_raise_clear_errors():
     tc = build_transcoder("standard", d_in=8, d_sae=16, d_out=6, layer=0)
     with pytest.raises(SAEShapeError, match="output activations of width 6"):
         tc.training_loss(torch.randn(3, 8), torch.randn(3, 8))
+
+
+def test_auxk_loss_matches_hand_computation():
+    """AuxK (SAELens/Gao et al.): the top-min(aux_k, n_dead) dead features reconstruct the error; the loss is scaled
+    by n_dead / aux_k with aux_k = d_in // 2 (2 dead of aux_k 4 here: half weight)."""
+    from saes.topk import auxk_loss
+
+    sae = build_sae(SAEConfig(architecture="topk", d_in=8, d_sae=16, k=3, dtype="float64"))
+    with torch.no_grad():
+        sae.b_enc.normal_(generator=_gen(6))
+        sae.b_dec.normal_(generator=_gen(7))
+    x = torch.randn(5, 8, generator=_gen(8), dtype=torch.float64)
+    dead = torch.zeros(16, dtype=torch.bool)
+    dead[[2, 9]] = True
+    x_hat = sae(x).detach()
+    pre = (x - sae.b_dec) @ sae.W_enc[:, [2, 9]] + sae.b_enc[[2, 9]]  # both dead features are the top 2
+    err_hat = pre.relu() @ sae.W_dec[[2, 9]]
+    expected = sae.cfg.aux_coefficient * 0.5 * (err_hat - (x - x_hat)).pow(2).sum(-1).mean()
+    torch.testing.assert_close(auxk_loss(sae, x, x, x_hat, dead), expected)
+    assert float(auxk_loss(sae, x, x, x_hat, torch.zeros(16, dtype=torch.bool))) == 0.0

@@ -76,8 +76,6 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=32)
     args = parser.parse_args()
     import interp
-    from interp.activations import cache_activations
-    from interp.activations.cache import read_shard
     from interp.io import read_json
     from interp.shards import TokenShards
 
@@ -89,7 +87,14 @@ def main() -> None:
     torch.manual_seed(0)
     model = interp.load(args.run_dir, device="cpu")
     data = TokenShards(Path(read_json(Path(args.run_dir) / "train_config.json")["data_dir"]) / "train")
-    work = Path(tempfile.mkdtemp(prefix="bench-sae-"))
+    with tempfile.TemporaryDirectory(prefix="bench-sae-") as tmp:  # cached activations: hundreds of MB
+        _run(args, model, data, Path(tmp))
+
+
+def _run(args: argparse.Namespace, model, data, work: Path) -> None:
+    from interp.activations import cache_activations
+    from interp.activations.cache import read_shard
+
     cache = work / "cache"
     cache_activations(model, data, args.hook, args.rows + args.rows // 8, str(cache), progress=False)
     acts = torch.cat([read_shard(p, [args.hook])[args.hook] for p in sorted(cache.glob("shard_*"))])[: args.rows]

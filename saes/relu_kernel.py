@@ -44,7 +44,7 @@ class _ReluSAELoss(torch.autograd.Function):
         norms = W_dec.norm(dim=1)
         if sparse:  # decode and every gradient below touch only the active entries
             crow, col, row, vals = _csr_parts(acts)
-            x_hat = torch.addmm(b_dec, torch.sparse_csr_tensor(crow, col, vals, (n, d_sae)), W_dec)
+            x_hat = torch.addmm(b_dec, torch.sparse_csr_tensor(crow, col, vals, (n, d_sae), check_invariants=False), W_dec)
             colsum = torch.zeros(d_sae, dtype=acts.dtype, device=acts.device).index_add_(0, col, vals)
             saved = (crow, col, row, vals)
         else:
@@ -68,7 +68,7 @@ class _ReluSAELoss(torch.autograd.Function):
         grads: list[Tensor | None] = [None] * 8
         if ctx.sparse:
             crow, col, row, vals = saved
-            pattern = torch.sparse_csr_tensor(crow, col, vals, (n, d_sae))
+            pattern = torch.sparse_csr_tensor(crow, col, vals, (n, d_sae), check_invariants=False)
             # g_out @ W_dec^T only where a feature is active (elsewhere the ReLU zeroes it), plus d l1 / d acts.
             g_vals = torch.sparse.sampled_addmm(pattern, g_out, W_dec.T, beta=0.0).values() + (g_l1 / n) * norms[col]
             g_b_enc = torch.zeros(d_sae, dtype=g_vals.dtype, device=g_vals.device).index_add_(0, col, g_vals)

@@ -1,9 +1,11 @@
 """The tuned lens (Belrose et al. 2023): one affine translator per layer, trained so that each layer's residual,
 translated and read through the final LayerNorm and unembedding, matches the model's final distribution.
 
-Translators start at the identity (the logit lens) and are trained on the model's own residuals.
+Translators start at the identity (the logit lens) and are trained on the model's own residuals: computed on the
+fly (``fit``) or read from an activation cache (``fit_from_store``).
 
 >>> lens = TunedLens.fit(model, tokens, n_steps=300)
+>>> lens = TunedLens.fit_from_store(model, ActivationStore.from_cache("runs/cache", lens_hooks(model), model=model))
 >>> lens.save("runs/quickstart/tuned_lens"); lens = TunedLens.load("runs/quickstart/tuned_lens", model)
 >>> lens_kl(model, held_out_tokens, lens)     # lower than the logit lens at every layer but the last
 """
@@ -23,6 +25,13 @@ from interp.lens import kl_to_final, lens_logits_from_resid, residual_stack
 from interp.tl import HookedTransformer
 
 
+def lens_hooks(model: HookedTransformer) -> list[str]:
+    """The residual hooks a tuned lens reads: before each block and after the last (cache these to train from
+    disk: ``interp cache RUN_DIR --hooks "blocks.*.hook_resid_pre,blocks.{L-1}.hook_resid_post"``)."""
+    n = model.cfg.n_layers
+    return [f"blocks.{i}.hook_resid_pre" for i in range(n)] + [f"blocks.{n - 1}.hook_resid_post"]
+
+
 class TunedLens(nn.Module):
     def __init__(self, n_layers: int, d_model: int, model_hash: str = "") -> None:
         super().__init__()
@@ -40,19 +49,42 @@ class TunedLens(nn.Module):
     @classmethod
     def fit(cls, model: HookedTransformer, tokens: Int[Tensor, "batch pos"], n_steps: int = 300,
             lr: float = 1e-3, batch_size: int = 16, seed: int = 0, progress: bool = True) -> TunedLens:
-        """Train translators to minimise the summed KL(final || translated layer) over ``tokens``."""
+        """Train translators to minimise the summed KL(final || translated layer) over ``tokens`` (the model is run
+        on a random batch of them at each step)."""
         g = torch.Generator().manual_seed(seed)
-        lens = cls(model.cfg.n_layers, model.cfg.d_model, hash_state_dict(model.state_dict()))
+
+        def stacks():
+            while True:
+                idx = torch.randint(len(tokens), (min(batch_size, len(tokens)),), generator=g)
+                with torch.no_grad():
+                    yield residual_stack(model, tokens[idx].to(model.cfg.device))
+
+        return cls._train(model, stacks(), n_steps, lr, progress)
+
+    @classmethod
+    def fit_from_store(cls, model: HookedTransformer, store, n_steps: int = 300, lr: float = 1e-3,
+                       progress: bool = True) -> TunedLens:
+        """Train on cached activations: ``store`` serves the hooks of ``lens_hooks(model)`` (e.g.
+        ``ActivationStore.from_cache(dir, lens_hooks(model), model=model)`` over an ``interp cache`` directory),
+        so the model is never run. Each step's rows are shuffled tokens from many contexts."""
+        hooks = lens_hooks(model)
+
+        def stacks():
+            for batch in store:
+                yield torch.stack([batch[h] for h in hooks])[:, :, None].to(model.cfg.device)  # [layer, rows, 1, d]
+
+        return cls._train(model, stacks(), n_steps, lr, progress)
+
+    @classmethod
+    def _train(cls, model: HookedTransformer, stacks, n_steps: int, lr: float, progress: bool) -> TunedLens:
+        lens = cls(model.cfg.n_layers, model.cfg.d_model, hash_state_dict(model.state_dict())).to(model.cfg.device)
         opt = torch.optim.Adam(lens.parameters(), lr=lr)
         for p in model.parameters():
             p.requires_grad_(False)
         try:
-            for _ in tqdm(range(n_steps), desc="tuned lens", disable=not progress):
-                idx = torch.randint(len(tokens), (min(batch_size, len(tokens)),), generator=g)
-                with torch.no_grad():
-                    batch = tokens[idx].to(model.cfg.device)
-                    final = model(batch)
-                    stack = residual_stack(model, batch)
+            for _, stack in zip(tqdm(range(n_steps), desc="tuned lens", disable=not progress), stacks, strict=False):
+                with torch.no_grad():  # the last residual read out is the model's own logits
+                    final = lens_logits_from_resid(model, stack[-1])
                 kl = kl_to_final(lens_logits_from_resid(model, lens.translate(stack))[:-1], final)
                 opt.zero_grad()
                 kl.sum().backward()

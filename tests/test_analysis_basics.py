@@ -73,12 +73,18 @@ def test_logit_lens_last_layer_is_the_model(tiny_run_dir) -> None:
 
 def test_tuned_lens_beats_logit_lens_and_round_trips(tiny_run_dir, tiny_data_dir, tmp_path) -> None:
     import interp
+    from interp.activations import ActivationStore, cache_activations
     from interp.shards import TokenShards
+    from interp.tuned_lens import lens_hooks
 
     model = interp.load(tiny_run_dir, device="cpu")
-    train = TokenShards(tiny_data_dir / "train").batch(list(range(0, 64 * 64, 64)), 64)
     held_out = TokenShards(tiny_data_dir / "val").batch(list(range(0, 32 * 64, 64)), 64)
-    lens = TunedLens.fit(model, train, n_steps=150, lr=3e-3, progress=False)
+    # Trained from an activation cache (the model is not run while training; `interp lens` covers `fit`).
+    cache_activations(model, TokenShards(tiny_data_dir / "train"), lens_hooks(model), 150 * 256, tmp_path / "cache",
+                      progress=False)
+    store = ActivationStore.from_cache(tmp_path / "cache", lens_hooks(model), batch_size=256, buffer_size=4096,
+                                       model=model)
+    lens = TunedLens.fit_from_store(model, store, n_steps=150, lr=3e-3, progress=False)
     tuned, plain = lens_kl(model, held_out, lens), lens_kl(model, held_out)
     assert (tuned[:-1] < plain[:-1]).all(), (tuned, plain)
     assert tuned[-1] == pytest.approx(0.0, abs=1e-5) and plain[-1] == pytest.approx(0.0, abs=1e-5)

@@ -14,6 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="output directory (default RUN_DIR/tuned_lens)")
     p.add_argument("--steps", type=int, default=300, help="tuned-lens training steps")
     p.add_argument("--n-seqs", type=int, default=256, help="training sequences (and up to 64 held-out ones)")
+    p.add_argument("--cache-dir", default=None, help="train from an `interp cache` directory holding the lens hooks "
+                   "(blocks.*.hook_resid_pre and the last hook_resid_post) instead of running the model")
     p.add_argument("--device", default=None)
     p.set_defaults(func=run)
 
@@ -34,7 +36,14 @@ def run(args: argparse.Namespace) -> int:
         n = min(n, shards.n_tokens // ctx)
         return shards.batch(range(0, n * ctx, ctx), ctx)
 
-    lens = TunedLens.fit(model, tokens("train", args.n_seqs), n_steps=args.steps)
+    if args.cache_dir:
+        from interp.activations import ActivationStore
+        from interp.tuned_lens import lens_hooks
+
+        store = ActivationStore.from_cache(args.cache_dir, lens_hooks(model), batch_size=2048, model=model)
+        lens = TunedLens.fit_from_store(model, store, n_steps=args.steps)
+    else:
+        lens = TunedLens.fit(model, tokens("train", args.n_seqs), n_steps=args.steps)
     out = Path(args.out or Path(args.run_dir) / "tuned_lens")
     lens.save(out)
     held_out = tokens("val", 64).to(model.cfg.device)

@@ -57,7 +57,8 @@ class TunedLens(nn.Module):
             while True:
                 idx = torch.randint(len(tokens), (min(batch_size, len(tokens)),), generator=g)
                 with torch.no_grad():
-                    yield residual_stack(model, tokens[idx].to(model.cfg.device))
+                    stack = residual_stack(model, tokens[idx].to(model.cfg.device))
+                yield stack  # outside the no_grad block: a suspended generator would keep grad off for the caller
 
         return cls._train(model, stacks(), n_steps, lr, progress)
 

@@ -76,8 +76,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=32)
     args = parser.parse_args()
     import interp
-    from interp.io import read_json
-    from interp.shards import TokenShards
+    from interp.loading import run_data
 
     if not Path(args.run_dir).exists():
         from interp.examples import example_run
@@ -86,7 +85,7 @@ def main() -> None:
         print(f"no quickstart run found: using the tiny example model {args.run_dir}")
     torch.manual_seed(0)
     model = interp.load(args.run_dir, device="cpu")
-    data = TokenShards(Path(read_json(Path(args.run_dir) / "train_config.json")["data_dir"]) / "train")
+    data = run_data(args.run_dir)
     with tempfile.TemporaryDirectory(prefix="bench-sae-") as tmp:  # cached activations: hundreds of MB
         _run(args, model, data, Path(tmp))
 

@@ -8,12 +8,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from interp.errors import CheckpointError
 from interp.io import read_json
 from interp.tl import HookedTransformer
+
+if TYPE_CHECKING:
+    from interp.shards import TokenShards
 
 
 def find_tokenizer_dir(run_dir: str | Path) -> Path | None:
@@ -40,6 +44,13 @@ def load_gpt_and_tokenizer(run_dir: str | Path, checkpoint: str | None = None, d
     gpt = load_model(run_dir if checkpoint is None else run_dir / "checkpoints" / checkpoint, device=device)
     tok_dir = find_tokenizer_dir(run_dir)
     return gpt, (load_tokenizer(tok_dir) if tok_dir is not None else None)
+
+
+def run_data(run_dir: str | Path, split: str = "train") -> TokenShards:
+    """The token shards a run was trained (``"train"``) or validated (``"val"``) on, from its train_config.json."""
+    from interp.shards import TokenShards
+
+    return TokenShards(Path(read_json(Path(run_dir) / "train_config.json")["data_dir"]) / split)
 
 
 def load(run_dir: str | Path, checkpoint: str | None = None, device: str | None = None) -> HookedTransformer:

@@ -147,6 +147,11 @@ class TokenShards:
             out[row] = self.window(int(s), length)
         return torch.from_numpy(out)
 
+    def first_windows(self, n: int, length: int) -> torch.Tensor:
+        """``[min(n, n_tokens // length), length]``: the first consecutive non-overlapping windows."""
+        n = min(n, self.n_tokens // length)
+        return self.batch(range(0, n * length, length), length)
+
     def iter_chunks(self, length: int, start: int = 0) -> Iterator[np.ndarray]:
         """Consecutive non-overlapping windows of ``length`` tokens (the tail that does not fill one is dropped)."""
         for s in range(start, self.n_tokens - length + 1, length):

@@ -76,13 +76,21 @@ class SAE(nn.Module):
             raise SAEShapeError(f"This SAE expects {what} activations of width {width} (hook {hook!r}), got shape "
                                 f"{tuple(x.shape)}: check the hook name and that the SAE belongs to this model.")
 
-    def sae_in(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_in"]:
-        """The encoder's input: ``x`` minus the decoder bias (SAEs with ``apply_b_dec_to_input``)."""
+    @property
+    def centers_input(self) -> bool:
+        """Whether the encoder reads ``x - b_dec`` (``apply_b_dec_to_input``; never for transcoders, whose b_dec
+        lives in the output space)."""
+        return self.cfg.apply_b_dec_to_input and not self.cfg.is_transcoder
+
+    def checked_input(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_in"]:
+        """``x`` with its width checked, in the SAE's dtype (the fused kernels centre it themselves)."""
         self.check_width(x)
-        x = x.to(self.W_enc.dtype)
-        if self.cfg.apply_b_dec_to_input and not self.cfg.is_transcoder:
-            x = x - self.b_dec
-        return x
+        return x.to(self.W_enc.dtype)
+
+    def sae_in(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_in"]:
+        """The encoder's input: ``x`` minus the decoder bias when ``centers_input``."""
+        x = self.checked_input(x)
+        return x - self.b_dec if self.centers_input else x
 
     def pre_acts(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_sae"]:
         return self.sae_in(x) @ self.W_enc + self.b_enc
@@ -149,7 +157,7 @@ class SAE(nn.Module):
         self.W_enc.mul_(scale_in)
         self.W_dec.div_(scale_out)
         self.b_dec.div_(scale_out)
-        if self.cfg.apply_b_dec_to_input and not self.cfg.is_transcoder and scale_in != scale_out:
+        if self.centers_input and scale_in != scale_out:
             raise ValueError("An SAE reconstructs its own input: scale_in must equal scale_out.")
         if self.cfg.skip:
             self.W_skip.mul_(scale_in / scale_out)

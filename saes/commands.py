@@ -36,14 +36,11 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tokens(run_dir: str, data: str | None, n_seqs: int, ctx: int | None):
-    from interp.io import read_json
+def _tokens(run_dir: str, data: str | None, n_seqs: int, ctx: int):
+    from interp.loading import run_data
     from interp.shards import TokenShards
 
-    shards = TokenShards(data or str(Path(read_json(Path(run_dir) / "train_config.json")["data_dir"]) / "val"))
-    ctx = ctx or 128
-    n = min(n_seqs, shards.n_tokens // ctx)
-    return shards.batch(range(0, n * ctx, ctx), ctx)
+    return (TokenShards(data) if data else run_data(run_dir, "val")).first_windows(n_seqs, ctx)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -64,7 +61,7 @@ def register_eval(sub: argparse._SubParsersAction) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     import interp
-    from interp.io import atomic_write_json
+    from interp.io import atomic_path, atomic_write_json
     from saes.evaluate import density_histogram, evaluate_sae
     from saes.format import load_sae
 
@@ -73,7 +70,8 @@ def run_eval(args: argparse.Namespace) -> int:
     metrics = evaluate_sae(model, sae, _tokens(args.run_dir, args.data, args.n_seqs, model.cfg.n_ctx), progress=True)
     density = metrics.pop("density")
     atomic_write_json(Path(args.sae_dir) / "eval.json", metrics)
-    density_histogram(density).write_html(Path(args.sae_dir) / "density.html", include_plotlyjs=True)
+    with atomic_path(Path(args.sae_dir) / "density.html") as tmp:
+        density_histogram(density).write_html(tmp, include_plotlyjs=True)
     print(" ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
     return 0
 

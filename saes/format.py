@@ -53,7 +53,7 @@ def _saelens_cfg(sae: SAE) -> dict[str, Any]:
             "workbench": {k: v for k, v in cfg.to_dict().items() if k != "metadata"}}
     out: dict[str, Any] = {
         "architecture": arch or f"workbench_{cfg.architecture}_transcoder", "d_in": cfg.d_in, "d_sae": cfg.d_sae,
-        "dtype": cfg.dtype, "device": "cpu", "apply_b_dec_to_input": cfg.apply_b_dec_to_input and not cfg.is_transcoder,
+        "dtype": cfg.dtype, "device": "cpu", "apply_b_dec_to_input": sae.centers_input,
         "normalize_activations": "none", "reshape_activations": "none", "metadata": meta,
     }
     if cfg.is_transcoder:

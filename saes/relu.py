@@ -17,6 +17,7 @@ SPARSE_BELOW = 0.1
 @register("standard")
 class StandardSAE(SAE):
     _density = 1.0  # fraction of features active in the last training batch
+
     def activate(self, pre: Tensor) -> Tensor:
         return pre.relu()
 
@@ -30,13 +31,12 @@ class StandardSAE(SAE):
         skip-SAEs still take)."""
         if self.cfg.skip:
             return super().training_loss(x, target, sparsity_scale=sparsity_scale, dead_mask=dead_mask)
-        target = x if target is None else target
-        self.check_width(x)
+        x = self.checked_input(x)
+        target = x if target is None else target.to(x.dtype)
         self.check_width(target, self.cfg.d_out, "output")
-        x, target = x.to(self.W_enc.dtype), target.to(self.W_enc.dtype)
-        center = self.cfg.apply_b_dec_to_input and not self.cfg.is_transcoder
         sparse = self._density < SPARSE_BELOW
-        mse, l1, acts = relu_sae_loss(x, target, self.W_enc, self.b_enc, self.W_dec, self.b_dec, center, sparse)
+        mse, l1, acts = relu_sae_loss(x, target, self.W_enc, self.b_enc, self.W_dec, self.b_dec, self.centers_input,
+                                      sparse)
         parts = {"mse": mse, "l1": self.cfg.l1_coefficient * sparsity_scale * l1}
         active = acts > 0
         l0 = active.sum(-1).float().mean()

@@ -8,8 +8,9 @@ centring comes from ``W_enc @ grad_b_enc`` instead of a per-row ``[batch, d_in]`
 per step on CPU). Once training has made the features sparse (a standard SAE's L0 falls to a few percent of
 d_sae within tens of steps), ``sparse=True`` decodes through a CSR matrix of the active entries and computes
 every gradient on those entries only (sampled matmul, sparse @ dense), so that the encoder matmul is the only
-dense one left: about 2.5x faster again at 2% density. Same losses and gradients either way
-(``tests/test_sae_arch.py`` compares both paths with autograd).
+dense one left (measured on one CPU thread at [4096 x 2,048], 1.6% active: decode 4 vs 126 ms, the sampled
+activation gradient 4 vs 132 ms, each weight gradient 18 vs ~100 ms, for 42 ms to build the sparse indices).
+Same losses and gradients either way (``tests/test_sae_arch.py`` compares both paths with autograd).
 
 >>> mse, l1, acts = relu_sae_loss(x, x, W_enc, b_enc, W_dec, b_dec, center_input=True)
 """
@@ -21,6 +22,10 @@ import warnings
 import torch
 from jaxtyping import Float
 from torch import Tensor
+
+# PyTorch warns on every CSR construction that the API is beta; the ops used here are covered by the equivalence
+# tests in tests/test_sae_arch.py.
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 
 def _csr_parts(acts: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -99,9 +104,6 @@ class _ReluSAELoss(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grads[1] = -g_out
         return tuple(grads)
-
-
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 
 def relu_sae_loss(x: Float[Tensor, "batch d_in"], target: Float[Tensor, "batch d_out"],

@@ -39,10 +39,8 @@ class TopKSAE(SAE):
 
     def encode_sparse(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(values, indices) of the active features of each row: ``[batch, k]`` each (fused kernel)."""
-        self.check_width(x)
-        flat = x.to(self.W_enc.dtype).reshape(-1, self.cfg.d_in)
-        center = self.cfg.apply_b_dec_to_input and not self.cfg.is_transcoder
-        vals, idx = topk_encode(flat, self.W_enc, self.b_enc, self.cfg.k, self.b_dec if center else None)
+        flat = self.checked_input(x).reshape(-1, self.cfg.d_in)
+        vals, idx = topk_encode(flat, self.W_enc, self.b_enc, self.cfg.k, self.b_dec if self.centers_input else None)
         return vals.view(*x.shape[:-1], -1), idx.view(*x.shape[:-1], -1)
 
     def encode(self, x: Tensor) -> Tensor:

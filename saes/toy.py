@@ -23,18 +23,14 @@ class ToyData:
         self.n_features, self.d, self.p = n_features, d, p
         self.generator = torch.Generator().manual_seed(seed)
         dirs = torch.randn(n_features, d, generator=self.generator)
-        self.directions: Float[Tensor, "n_features d"] = dirs / dirs.norm(dim=1, keepdim=True)
-
-    @property
-    def true_directions(self) -> Float[Tensor, "n_features d"]:
-        return self.directions
+        self.true_directions: Float[Tensor, "n_features d"] = dirs / dirs.norm(dim=1, keepdim=True)
 
     def sample(self, n: int) -> tuple[Float[Tensor, "n d"], Float[Tensor, "n n_features"]]:
         """Activations and the ground-truth feature values that produced them."""
         active = torch.rand(n, self.n_features, generator=self.generator) < self.p
         magnitude = 0.5 + torch.rand(n, self.n_features, generator=self.generator)
         feats = active * magnitude
-        return feats @ self.directions, feats
+        return feats @ self.true_directions, feats
 
 
 def mean_max_cosine(learned: Float[Tensor, "n_learned d"], true: Float[Tensor, "n_true d"]) -> float:

@@ -104,10 +104,11 @@ class SAETrainer:
                   exclude_bos=cfg.exclude_bos)
         if cfg.cache_dir:
             return ActivationStore.from_cache(cfg.cache_dir, self.hooks, model=self.model, **kw)
+        from interp.loading import run_data
         from interp.shards import TokenShards
 
-        data = cfg.data or str(Path(read_json(Path(cfg.run_dir) / "train_config.json")["data_dir"]) / "train")
-        return ActivationStore.from_model(self.model, TokenShards(data), self.hooks, **kw)
+        data = TokenShards(cfg.data) if cfg.data else run_data(cfg.run_dir)
+        return ActivationStore.from_model(self.model, data, self.hooks, **kw)
 
     # -- training --------------------------------------------------------------------------------------------
     def _dead_mask(self, name: str) -> torch.Tensor:

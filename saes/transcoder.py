@@ -39,6 +39,3 @@ def build_transcoder(architecture: str, d_in: int, d_sae: int, **kwargs: Any) ->
     """A freshly initialised transcoder (``skip=True``: a skip-transcoder) of any registered architecture."""
     return build_sae(transcoder_config(architecture, d_in, d_sae, **kwargs))
 
-
-def is_skip_transcoder(sae: SAE) -> bool:
-    return sae.cfg.is_transcoder and sae.cfg.skip

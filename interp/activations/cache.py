@@ -58,9 +58,14 @@ def flatten(act: Tensor) -> Tensor:
     return act.reshape(act.shape[0] * act.shape[1], -1)
 
 
+def _after_blocks(hooks: list[str]) -> bool:
+    """Whether a hook lies after the blocks (e.g. ``ln_final.hook_normalized``): the whole model must run."""
+    return any(hook_layer(h) is None and not h.startswith("hook_") for h in hooks)
+
+
 def stop_layer(hooks: list[str], n_layers: int) -> int | None:
     """The block after the last one ``hooks`` need (None: run the whole model, e.g. for ln_final hooks)."""
-    if any(hook_layer(h) is None and not h.startswith("hook_") for h in hooks):
+    if _after_blocks(hooks):
         return None
     top = max((hook_layer(h) for h in hooks if hook_layer(h) is not None), default=-1)
     return top + 1 if top + 1 < n_layers else None
@@ -71,14 +76,13 @@ def run_to_hooks(model: HookedTransformer, tokens: Tensor, names: list[str]) -> 
     ``blocks.L.hook_resid_pre`` the forward pass stops before block L and the returned residual stream is that
     hook's value (TransformerLens would otherwise run block L in full just to fire it: half the work of a
     two-layer model)."""
-    stop = stop_layer(names, model.cfg.n_layers)
     top = max((hook_layer(h) for h in names if hook_layer(h) is not None), default=None)
     deepest = [h for h in names if hook_layer(h) == top]
-    after_blocks = any(hook_layer(h) is None and not h.startswith("hook_") for h in names)  # e.g. ln_final
-    if not after_blocks and top and deepest == [f"blocks.{top}.hook_resid_pre"]:
+    if not _after_blocks(names) and top and deepest == [f"blocks.{top}.hook_resid_pre"]:
         resid, cache = model.run_with_cache(tokens, names_filter=lambda n: n in names, stop_at_layer=top)
         return {**{n: cache[n] for n in names if n != deepest[0]}, deepest[0]: resid}
-    _, cache = model.run_with_cache(tokens, names_filter=lambda n: n in names, stop_at_layer=stop)
+    _, cache = model.run_with_cache(tokens, names_filter=lambda n: n in names,
+                                    stop_at_layer=stop_layer(names, model.cfg.n_layers))
     return {n: cache[n] for n in names}
 
 

@@ -7,7 +7,6 @@ run's validation shards unless ``--data`` names another token-shard directory. A
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,12 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import interp
     from interp.activations import cache_activations
-    from interp.io import read_json
+    from interp.loading import run_data
     from interp.shards import TokenShards
 
-    data = args.data or str(Path(read_json(Path(args.run_dir) / "train_config.json")["data_dir"]) / "val")
+    data = TokenShards(args.data) if args.data else run_data(args.run_dir, "val")
     model = interp.load(args.run_dir, device=args.device)
-    info = cache_activations(model, TokenShards(data), args.hooks, args.tokens, args.out, dtype=args.dtype,
+    info = cache_activations(model, data, args.hooks, args.tokens, args.out, dtype=args.dtype,
                              batch_size=args.batch_size)
     print(f"cached {info.n_rows:,} rows of {', '.join(info.hooks)} into {info.n_shards} shards in {info.out_dir}")
     return 0

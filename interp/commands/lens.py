@@ -22,19 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import interp
-    from interp.io import atomic_path, atomic_write_json, read_json
+    from interp.io import atomic_path, atomic_write_json
     from interp.lens import lens_kl, plot_lens_kl
-    from interp.shards import TokenShards
+    from interp.loading import run_data
     from interp.tuned_lens import TunedLens
 
     model = interp.load(args.run_dir, device=args.device)
-    data = Path(read_json(Path(args.run_dir) / "train_config.json")["data_dir"])
-    ctx = model.cfg.n_ctx
-
-    def tokens(split: str, n: int):
-        shards = TokenShards(data / split)
-        n = min(n, shards.n_tokens // ctx)
-        return shards.batch(range(0, n * ctx, ctx), ctx)
 
     if args.cache_dir:
         from interp.activations import ActivationStore
@@ -43,10 +36,11 @@ def run(args: argparse.Namespace) -> int:
         store = ActivationStore.from_cache(args.cache_dir, lens_hooks(model), batch_size=2048, model=model)
         lens = TunedLens.fit_from_store(model, store, n_steps=args.steps)
     else:
-        lens = TunedLens.fit(model, tokens("train", args.n_seqs), n_steps=args.steps)
+        lens = TunedLens.fit(model, run_data(args.run_dir).first_windows(args.n_seqs, model.cfg.n_ctx),
+                             n_steps=args.steps)
     out = Path(args.out or Path(args.run_dir) / "tuned_lens")
     lens.save(out)
-    held_out = tokens("val", 64).to(model.cfg.device)
+    held_out = run_data(args.run_dir, "val").first_windows(64, model.cfg.n_ctx).to(model.cfg.device)
     curves = {"logit lens": lens_kl(model, held_out), "tuned lens": lens_kl(model, held_out, lens)}
     atomic_write_json(out / "lens.json", {k.replace(" ", "_") + "_kl": v.tolist() for k, v in curves.items()})
     with atomic_path(out / "lens.html") as tmp:

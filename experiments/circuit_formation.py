@@ -1,0 +1,215 @@
+"""When do the quickstart model's circuits form? A research harness for issue 2's IOI and induction targets.
+
+Trains a workbench ``GPT`` on a corpus directory (``interp corpus``) with an optional curriculum and prints one
+JSON line every ``--every`` steps: IOI accuracy on held-out templates (``ioi``) and on training templates with
+held-out names (``ioi_train``), the induction gain on random ordinary tokens at two lengths (``ind50``,
+``ind15``) and on repeated story words (``ind_words``), and the best previous-token / induction / duplicate-token
+head scores. Findings are written up in ``docs/circuit-formation.md``.
+
+    interp corpus --out-dir /tmp/data --n-tokens 8000000
+    OMP_NUM_THREADS=1 python experiments/circuit_formation.py --data /tmp/data --tag base
+    OMP_NUM_THREADS=1 python experiments/circuit_formation.py --data /tmp/data --tag drill \
+        --short-ctx 32 --short-steps 300 --drill-pure-steps 300 --drill-after 0.5
+
+The curriculum: for the first ``--short-steps`` steps, windows are ``--short-ctx`` tokens long (the batch grows so
+tokens per step stay the same); rows can be replaced by "copy drills" (random story words, each run said two or
+three times), all rows for the first ``--drill-pure-steps`` steps and a fraction ``--drill-after`` after that.
+Two single-threaded runs side by side use a 2-core machine best.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from interp.convert import to_hooked
+from interp.corpus import generate_text, probes, stories
+from interp.corpus import splits as sp
+from interp.data_prep import DataConfig, prepare_data
+from interp.heads import head_scores
+from interp.model import GPT
+from interp.model_config import ModelConfig
+from interp.shards import TokenShards
+from interp.tasks.induction import score_induction
+from interp.tasks.ioi import ioi_prompts, score_ioi
+from interp.tasks.scoring import encode, first_token_id, next_token_logprobs
+from interp.tl import HookedTransformer
+from interp.tokenizer import load_tokenizer
+
+TRAIN_TEMPLATES = tuple(
+    (i, a) for i in sp.TRAIN_IOI_INTROS for a in sp.TRAIN_IOI_ACTIONS if not i.startswith("{")
+)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    a = p.add_argument
+    a("--data", required=True, help="a directory written by `interp corpus` (or by --make-corpus)")
+    a("--make-corpus", type=int, default=0, help="first write N training tokens of stories to --data")
+    a("--ioi-share", type=float, default=0.0, help="with --make-corpus: IOI's share of story sentences")
+    a("--tag", default="run")
+    a("--layers", type=int, default=2)
+    a("--d-model", type=int, default=128)
+    a("--heads", type=int, default=4)
+    a("--ctx", type=int, default=128)
+    a("--init-std", type=float, default=0.07)
+    a("--batch", type=int, default=32)
+    a("--steps", type=int, default=1500)
+    a("--lr", type=float, default=3e-3)
+    a("--min-lr", type=float, default=3e-4)
+    a("--warmup", type=int, default=100)
+    a("--weight-decay", type=float, default=0.1)
+    a("--short-ctx", type=int, default=32)
+    a("--short-steps", type=int, default=0, help="steps trained on short windows first")
+    a("--drill-pure-steps", type=int, default=0, help="steps whose rows are all copy drills")
+    a("--drill-after", type=float, default=0.0, help="fraction of rows that are copy drills afterwards")
+    a(
+        "--drill-words",
+        choices=("list", "single"),
+        default="list",
+        help="'list': the corpus's word-list words; 'single': every story word that is one token",
+    )
+    a("--every", type=int, default=100)
+    a("--seed", type=int, default=0)
+    return p.parse_args()
+
+
+def drill_row(rng: random.Random, words: list[list[int]], bos: int, length: int) -> list[int]:
+    """BOS, then runs of 3-16 random story words, each run said two or three times, cut to ``length``."""
+    ids = [bos]
+    while len(ids) < length:
+        run = [t for w in rng.choices(words, k=rng.randint(3, 16)) for t in w]
+        ids += run * rng.choice((2, 2, 3))
+    return ids[:length]
+
+
+def make_corpus(out: str, n_tokens: int, ioi_share: float) -> None:
+    """``interp corpus`` with IOI given ``ioi_share`` of the middle sentences (the other probes scaled to fit)."""
+    if ioi_share:
+        rest = [(k, p) for k, p in stories.PROBE_MIX if k != "ioi"]
+        old_ioi = dict(stories.PROBE_MIX)["ioi"]
+        scale = (1 - ioi_share) / (1 - old_ioi)
+        stories.PROBE_MIX = (("ioi", ioi_share), *((k, p * scale) for k, p in rest))
+        stories._KINDS = tuple(k for k, _ in stories.PROBE_MIX)
+        stories._CUM = [sum(p for _, p in stories.PROBE_MIX[: i + 1]) for i in range(len(stories.PROBE_MIX))]
+    prepare_data(DataConfig(out_dir=out, n_tokens=n_tokens))
+
+
+def drill_words(tok, kind: str) -> list[list[int]]:
+    """Token ids of the words drills draw from (each with its leading space)."""
+    if kind == "list":
+        return [tok(" " + w, add_special_tokens=False)["input_ids"] for w in probes._LIST_WORDS]
+    story_words = {w for doc in generate_text(50_000, seed=999) for w in doc.split()}
+    ids = (tok(" " + w, add_special_tokens=False)["input_ids"] for w in sorted(story_words))
+    return [list(t) for t in sorted({tuple(i) for i in ids if len(i) == 1})]
+
+
+def lr_at(step: int, args: argparse.Namespace) -> float:
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = (step - args.warmup) / max(1, args.steps - args.warmup)
+    return args.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (args.lr - args.min_lr)
+
+
+def ioi_train_accuracy(model: HookedTransformer) -> float:
+    """IOI accuracy on training templates with held-out names: learnt at all, before generalising?"""
+    d = ioi_prompts(200, seed=1, templates=TRAIN_TEMPLATES)
+    logp = next_token_logprobs(model, [encode(model, x) for x in d.prompts])
+    io = torch.tensor([first_token_id(model, x) for x in d.io])
+    s = torch.tensor([first_token_id(model, x) for x in d.s])
+    rows = torch.arange(len(io))
+    return float(((logp[rows, io] - logp[rows, s]) > 0).float().mean())
+
+
+@torch.no_grad()
+def word_induction(model: HookedTransformer, words: list[list[int]], bos: int) -> float:
+    """Loss on 15 tokens of random story words minus the loss on their repeat (the drills' own distribution)."""
+    rng = random.Random(777)
+    rows = []
+    for _ in range(64):
+        run = [t for w in rng.choices(words, k=20) for t in w][:15]
+        rows.append([bos, *run, *run])
+    x = torch.tensor(rows)
+    loss = F.cross_entropy(model(x)[:, :-1].transpose(1, 2), x[:, 1:], reduction="none")
+    return float(loss[:, 1:15].mean() - loss[:, 16:].mean())
+
+
+def evaluate(model: GPT, tok, words: list[list[int]], step: int, loss: float, t0: float, tag: str) -> dict:
+    model.eval()
+    h = to_hooked(model, tok)
+    ioi = score_ioi(h, 200)
+    heads = head_scores(h, n_seqs=16)
+    out = {
+        "tag": tag,
+        "step": step,
+        "seconds": round(time.time() - t0),
+        "train_loss": round(loss, 3),
+        "ioi": ioi["accuracy"],
+        "ioi_logit_diff": round(ioi["mean_logit_diff"], 2),
+        "ioi_train": ioi_train_accuracy(h),
+        "ind50": round(score_induction(h, 50)["induction_gain"], 2),
+        "ind15": round(score_induction(h, 50, half=15)["induction_gain"], 2),
+        "ind_words": round(word_induction(h, words, tok.bos_token_id), 2),
+        **{f"max_{k}": round(float(v.max()), 2) for k, v in heads.items()},
+    }
+    model.train()
+    return out
+
+
+def main() -> None:
+    args = parse_args()
+    if args.make_corpus:
+        make_corpus(args.data, args.make_corpus, args.ioi_share)
+    torch.manual_seed(args.seed)
+    tok = load_tokenizer(f"{args.data}/tokenizer")
+    train = TokenShards(f"{args.data}/train")
+    cfg = ModelConfig(
+        n_layers=args.layers,
+        d_model=args.d_model,
+        n_heads=args.heads,
+        n_ctx=args.ctx,
+        d_vocab=len(tok),
+        tie_embeddings=False,
+        init_std=args.init_std,
+    )
+    model = GPT(cfg)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.lr,
+        betas=(0.9, 0.95),
+    )
+    words = drill_words(tok, args.drill_words)
+    t0, ema = time.time(), None
+    for step in range(args.steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args)
+        short = step < args.short_steps
+        ctx = args.short_ctx if short else args.ctx
+        bs = args.batch * args.ctx // ctx if short else args.batch
+        starts = np.random.default_rng([args.seed, step]).integers(0, len(train) - ctx - 1, size=bs)
+        batch = train.batch(starts, ctx + 1)
+        n_drill = bs if step < args.drill_pure_steps else round(args.drill_after * bs)
+        rng = random.Random(10_000 + step)
+        for r in range(n_drill):
+            batch[r] = torch.tensor(drill_row(rng, words, tok.bos_token_id, ctx + 1))
+        _, loss = model(batch[:, :-1], targets=batch[:, 1:])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        if (step + 1) % args.every == 0 or step + 1 == args.steps:
+            print(json.dumps(evaluate(model, tok, words, step + 1, ema, t0, args.tag)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -76,16 +76,19 @@ def parse_args() -> argparse.Namespace:
         default="list",
         help="'list': the corpus's word-list words; 'single': every story word that is one token",
     )
+    a("--long-run", type=int, default=16, help="longest drill run (words) after the short-context phase")
     a("--every", type=int, default=100)
     a("--seed", type=int, default=0)
     return p.parse_args()
 
 
-def drill_row(rng: random.Random, words: list[list[int]], bos: int, length: int) -> list[int]:
-    """BOS, then runs of 3-16 random story words, each run said two or three times, cut to ``length``."""
+def drill_row(
+    rng: random.Random, words: list[list[int]], bos: int, length: int, max_run: int = 16
+) -> list[int]:
+    """BOS, then runs of 3-``max_run`` random story words, each said two or three times, cut to ``length``."""
     ids = [bos]
     while len(ids) < length:
-        run = [t for w in rng.choices(words, k=rng.randint(3, 16)) for t in w]
+        run = [t for w in rng.choices(words, k=rng.randint(3, max_run)) for t in w]
         ids += run * rng.choice((2, 2, 3))
     return ids[:length]
 
@@ -200,7 +203,8 @@ def main() -> None:
         n_drill = bs if step < args.drill_pure_steps else round(args.drill_after * bs)
         rng = random.Random(10_000 + step)
         for r in range(n_drill):
-            batch[r] = torch.tensor(drill_row(rng, words, tok.bos_token_id, ctx + 1))
+            max_run = 16 if short else args.long_run
+            batch[r] = torch.tensor(drill_row(rng, words, tok.bos_token_id, ctx + 1, max_run))
         _, loss = model(batch[:, :-1], targets=batch[:, 1:])
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import time
 
@@ -38,10 +37,11 @@ from interp.model import GPT
 from interp.model_config import ModelConfig
 from interp.shards import TokenShards
 from interp.tasks.induction import score_induction
-from interp.tasks.ioi import ioi_prompts, score_ioi
-from interp.tasks.scoring import encode, first_token_id, next_token_logprobs
+from interp.tasks.ioi import score_ioi
 from interp.tl import HookedTransformer
 from interp.tokenizer import load_tokenizer
+from interp.train import lr_at, make_optimizer
+from interp.train_config import TrainConfig
 
 TRAIN_TEMPLATES = tuple(
     (i, a) for i in sp.TRAIN_IOI_INTROS for a in sp.TRAIN_IOI_ACTIONS if not i.startswith("{")
@@ -114,23 +114,6 @@ def drill_words(tok, kind: str) -> list[list[int]]:
     return [list(t) for t in sorted({tuple(i) for i in ids if len(i) == 1})]
 
 
-def lr_at(step: int, args: argparse.Namespace) -> float:
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    progress = (step - args.warmup) / max(1, args.steps - args.warmup)
-    return args.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (args.lr - args.min_lr)
-
-
-def ioi_train_accuracy(model: HookedTransformer) -> float:
-    """IOI accuracy on training templates with held-out names: learnt at all, before generalising?"""
-    d = ioi_prompts(200, seed=1, templates=TRAIN_TEMPLATES)
-    logp = next_token_logprobs(model, [encode(model, x) for x in d.prompts])
-    io = torch.tensor([first_token_id(model, x) for x in d.io])
-    s = torch.tensor([first_token_id(model, x) for x in d.s])
-    rows = torch.arange(len(io))
-    return float(((logp[rows, io] - logp[rows, s]) > 0).float().mean())
-
-
 @torch.no_grad()
 def word_induction(model: HookedTransformer, words: list[list[int]], bos: int) -> float:
     """Loss on 15 tokens of random story words minus the loss on their repeat (the drills' own distribution)."""
@@ -156,7 +139,7 @@ def evaluate(model: GPT, tok, words: list[list[int]], step: int, loss: float, t0
         "train_loss": round(loss, 3),
         "ioi": ioi["accuracy"],
         "ioi_logit_diff": round(ioi["mean_logit_diff"], 2),
-        "ioi_train": ioi_train_accuracy(h),
+        "ioi_train": score_ioi(h, 200, seed=1, templates=TRAIN_TEMPLATES)["accuracy"],
         "ind50": round(score_induction(h, 50)["induction_gain"], 2),
         "ind15": round(score_induction(h, 50, half=15)["induction_gain"], 2),
         "ind_words": round(word_induction(h, words, tok.bos_token_id), 2),
@@ -183,18 +166,19 @@ def main() -> None:
         init_std=args.init_std,
     )
     model = GPT(cfg)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+    schedule = TrainConfig(
         lr=args.lr,
-        betas=(0.9, 0.95),
+        min_lr=args.min_lr,
+        warmup_steps=args.warmup,
+        max_steps=args.steps,
+        weight_decay=args.weight_decay,
     )
+    opt = make_optimizer(model, schedule, fused=False)
     words = drill_words(tok, args.drill_words)
     t0, ema = time.time(), None
     for step in range(args.steps):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, args)
+            g["lr"] = lr_at(step, schedule)
         short = step < args.short_steps
         ctx = args.short_ctx if short else args.ctx
         bs = args.batch * args.ctx // ctx if short else args.batch

@@ -57,9 +57,11 @@ def ioi_prompts(n: int = 200, seed: int = 0, templates=EVAL_TEMPLATES) -> IOIPro
     return out
 
 
-def score_ioi(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
-    """Accuracy (IO above S) and mean logit difference IO - S at the final position."""
-    data = ioi_prompts(n_prompts, seed)
+def score_ioi(model: HookedTransformer, n_prompts: int = 200, seed: int = 0,
+              templates=EVAL_TEMPLATES) -> dict[str, float]:
+    """Accuracy (IO above S) and mean logit difference IO - S at the final position. ``templates``: (intro,
+    action) pairs, the held-out ones by default."""
+    data = ioi_prompts(n_prompts, seed, templates)
     logp = next_token_logprobs(model, [encode(model, p) for p in data.prompts])
     io = torch.tensor([first_token_id(model, x) for x in data.io])
     s = torch.tensor([first_token_id(model, x) for x in data.s])

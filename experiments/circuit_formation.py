@@ -68,6 +68,8 @@ def parse_args() -> argparse.Namespace:
     a("--weight-decay", type=float, default=0.1)
     a("--short-ctx", type=int, default=32)
     a("--short-steps", type=int, default=0, help="steps trained on short windows first")
+    a("--ctx-schedule", default="", help="context growth after the short phase, e.g. '48:100,64:100,96:100' "
+      "(context:steps, in order; then --ctx)")
     a("--drill-pure-steps", type=int, default=0, help="steps whose rows are all copy drills")
     a("--drill-after", type=float, default=0.0, help="fraction of rows that are copy drills afterwards")
     a(
@@ -76,7 +78,11 @@ def parse_args() -> argparse.Namespace:
         default="list",
         help="'list': the corpus's word-list words; 'single': every story word that is one token",
     )
+    a("--drill-format", choices=("runs", "pairs"), default="runs",
+      help="'runs': runs of 3-16 words said 2-3 times; 'pairs' (after the short phase): a sequence of up to half "
+           "the context, then its repeat")
     a("--long-run", type=int, default=16, help="longest drill run (words) after the short-context phase")
+    a("--sin-pos", type=float, default=0.0, help="initialise the learned positions as sinusoids of this std")
     a("--every", type=int, default=100)
     a("--seed", type=int, default=0)
     return p.parse_args()
@@ -91,6 +97,24 @@ def drill_row(
         run = [t for w in rng.choices(words, k=rng.randint(3, max_run)) for t in w]
         ids += run * rng.choice((2, 2, 3))
     return ids[:length]
+
+
+def pair_row(rng: random.Random, words: list[list[int]], bos: int, length: int) -> list[int]:
+    """BOS, then random story words followed by their exact repeat (up to half the row each), cut to ``length``."""
+    ids = [bos]
+    while len(ids) < length:
+        seq = [t for w in rng.choices(words, k=rng.randint(5, length // 2)) for t in w]
+        ids += seq + seq
+    return ids[:length]
+
+
+def context_at(step: int, phases: list[tuple[int, int]], final: int) -> int:
+    """The window length ``step`` steps after the short phase, under ``--ctx-schedule``."""
+    for ctx, n in phases:
+        if step < n:
+            return ctx
+        step -= n
+    return final
 
 
 def make_corpus(out: str, n_tokens: int, ioi_share: float) -> None:
@@ -131,7 +155,7 @@ def evaluate(model: GPT, tok, words: list[list[int]], step: int, loss: float, t0
     model.eval()
     h = to_hooked(model, tok)
     ioi = score_ioi(h, 200)
-    heads = head_scores(h, n_seqs=16)
+    heads = head_scores(h, n_seqs=16, half=15)
     out = {
         "tag": tag,
         "step": step,
@@ -166,6 +190,12 @@ def main() -> None:
         init_std=args.init_std,
     )
     model = GPT(cfg)
+    if args.sin_pos:
+        pos = torch.arange(cfg.n_ctx)[:, None].float()
+        freq = torch.exp(-torch.arange(0, cfg.d_model, 2).float() / cfg.d_model * np.log(10_000.0))
+        with torch.no_grad():
+            model.wpe.weight[:, 0::2] = torch.sin(pos * freq) * args.sin_pos * 2**0.5
+            model.wpe.weight[:, 1::2] = torch.cos(pos * freq) * args.sin_pos * 2**0.5
     schedule = TrainConfig(
         lr=args.lr,
         min_lr=args.min_lr,
@@ -175,20 +205,24 @@ def main() -> None:
     )
     opt = make_optimizer(model, schedule, fused=False)
     words = drill_words(tok, args.drill_words)
+    phases = [tuple(int(v) for v in p.split(":")) for p in args.ctx_schedule.split(",") if p]
     t0, ema = time.time(), None
     for step in range(args.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, schedule)
         short = step < args.short_steps
-        ctx = args.short_ctx if short else args.ctx
-        bs = args.batch * args.ctx // ctx if short else args.batch
+        ctx = args.short_ctx if short else context_at(step - args.short_steps, phases, args.ctx)
+        bs = args.batch * args.ctx // ctx
         starts = np.random.default_rng([args.seed, step]).integers(0, len(train) - ctx - 1, size=bs)
         batch = train.batch(starts, ctx + 1)
         n_drill = bs if step < args.drill_pure_steps else round(args.drill_after * bs)
         rng = random.Random(10_000 + step)
         for r in range(n_drill):
             max_run = 16 if short else args.long_run
-            batch[r] = torch.tensor(drill_row(rng, words, tok.bos_token_id, ctx + 1, max_run))
+            if args.drill_format == "runs":
+                batch[r] = torch.tensor(drill_row(rng, words, tok.bos_token_id, ctx + 1, max_run))
+            else:
+                batch[r] = torch.tensor(pair_row(rng, words, tok.bos_token_id, ctx + 1))
         _, loss = model(batch[:, :-1], targets=batch[:, 1:])
         opt.zero_grad(set_to_none=True)
         loss.backward()

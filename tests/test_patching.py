@@ -118,3 +118,29 @@ def test_bad_patching_input(planted) -> None:
         activation_patch(model, clean, corrupt, metric, kind="neurons")
     with pytest.raises(InputError, match="attention-only"):
         activation_patch(model, clean, corrupt, metric, kind="mlp")
+
+
+def test_attribution_is_exact_for_last_layer_heads_once_ln_scale_is_held(induction_model) -> None:
+    """In an attention-only model, a last-layer head reaches the logits through ln_final alone: with its scale
+    held at the clean run's value the metric is linear in the head's output, so attribution patching (which
+    holds LayerNorm scales by default) must equal activation patching with that scale held. Without holding the
+    scale, attribution differs (LayerNorm's gradient ignores the residual's own direction)."""
+    g = torch.Generator().manual_seed(5)
+    clean = repeated_batch(4, g)
+    corrupt = clean.clone()
+    corrupt[:, 1:21] = torch.randint(1, 64, (4, 20), generator=g)
+    metric = induction_metric(clean)
+    _, cache = induction_model.run_with_cache(clean, names_filter="ln_final.hook_scale")
+    clean_scale = cache["ln_final.hook_scale"]
+
+    def hold(scale, hook):
+        return clean_scale.repeat(scale.shape[0] // clean_scale.shape[0], 1, 1)
+
+    last = induction_model.cfg.n_layers - 1
+    with induction_model.hooks(fwd_hooks=[("ln_final.hook_scale", hold)]):
+        exact = activation_patch(induction_model, clean, corrupt, metric, kind="head", layers=[last]).effect[last]
+    held = attribution_patch(induction_model, clean, corrupt, metric, kind="head").effect[last]
+    free = attribution_patch(induction_model, clean, corrupt, metric, kind="head", freeze_ln_scale=False).effect[last]
+    assert exact.abs().max() > 1  # the heads matter
+    assert torch.allclose(held, exact, atol=1e-3 * exact.abs().max()), (held, exact)
+    assert not torch.allclose(free, exact, atol=1e-2 * exact.abs().max())

@@ -4,7 +4,7 @@ Trains a workbench ``GPT`` on a corpus directory (``interp corpus``) with an opt
 JSON line every ``--every`` steps: IOI accuracy on held-out templates (``ioi``) and on training templates with
 held-out names (``ioi_train``), the induction gain on random ordinary tokens at two lengths (``ind50``,
 ``ind15``) and on repeated story words (``ind_words``), and the best previous-token / induction / duplicate-token
-head scores. Findings are written up in ``docs/circuit-formation.md``.
+head scores (on 15 random tokens repeated, so that a short-context model is judged where it was trained). Findings are written up in ``docs/circuit-formation.md``.
 
     interp corpus --out-dir /tmp/data --n-tokens 8000000
     OMP_NUM_THREADS=1 python experiments/circuit_formation.py --data /tmp/data --tag base
@@ -13,7 +13,8 @@ head scores. Findings are written up in ``docs/circuit-formation.md``.
 
 The curriculum: for the first ``--short-steps`` steps, windows are ``--short-ctx`` tokens long (the batch grows so
 tokens per step stay the same); rows can be replaced by "copy drills" (random story words, each run said two or
-three times), all rows for the first ``--drill-pure-steps`` steps and a fraction ``--drill-after`` after that.
+three times, or ``--drill-format pairs``), all rows for the first ``--drill-pure-steps`` steps and a fraction
+``--drill-after`` after that. ``--ctx-schedule`` grows the window in steps after the short phase.
 Two single-threaded runs side by side use a 2-core machine best.
 """
 
@@ -79,8 +80,8 @@ def parse_args() -> argparse.Namespace:
         help="'list': the corpus's word-list words; 'single': every story word that is one token",
     )
     a("--drill-format", choices=("runs", "pairs"), default="runs",
-      help="'runs': runs of 3-16 words said 2-3 times; 'pairs' (after the short phase): a sequence of up to half "
-           "the context, then its repeat")
+      help="'runs': runs of 3-16 words said 2-3 times; 'pairs': random words (up to half the window), "
+           "then their repeat")
     a("--long-run", type=int, default=16, help="longest drill run (words) after the short-context phase")
     a("--sin-pos", type=float, default=0.0, help="initialise the learned positions as sinusoids of this std")
     a("--every", type=int, default=100)

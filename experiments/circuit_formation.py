@@ -66,6 +66,8 @@ def parse_args() -> argparse.Namespace:
     a("--lr", type=float, default=3e-3)
     a("--min-lr", type=float, default=3e-4)
     a("--warmup", type=int, default=100)
+    a("--decay-steps", type=int, default=0,
+      help="warm-up, then constant lr, then cosine to --min-lr over the last N steps (0: cosine over the whole run)")
     a("--weight-decay", type=float, default=0.1)
     a("--short-ctx", type=int, default=32)
     a("--short-steps", type=int, default=0, help="steps trained on short windows first")
@@ -107,6 +109,14 @@ def pair_row(rng: random.Random, words: list[list[int]], bos: int, length: int) 
         seq = [t for w in rng.choices(words, k=rng.randint(5, length // 2)) for t in w]
         ids += seq + seq
     return ids[:length]
+
+
+def wsd_lr(step: int, args: argparse.Namespace) -> float:
+    """Warm-up, stable, decay: ``--lr`` until the last ``--decay-steps`` steps, then cosine to ``--min-lr``."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = max(0.0, (step - (args.steps - args.decay_steps)) / args.decay_steps)
+    return args.min_lr + 0.5 * (1 + np.cos(np.pi * progress)) * (args.lr - args.min_lr)
 
 
 def context_at(step: int, phases: list[tuple[int, int]], final: int) -> int:
@@ -210,7 +220,7 @@ def main() -> None:
     t0, ema = time.time(), None
     for step in range(args.steps):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, schedule)
+            g["lr"] = lr_at(step, schedule) if not args.decay_steps else wsd_lr(step, args)
         short = step < args.short_steps
         ctx = args.short_ctx if short else context_at(step - args.short_steps, phases, args.ctx)
         bs = args.batch * args.ctx // ctx

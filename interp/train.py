@@ -25,6 +25,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from interp.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
+from interp.copy_drills import drill_vocab, mix_drills
 from interp.distributed import DistInfo, barrier, setup_distributed, teardown_distributed
 from interp.errors import NonFiniteLossError, RunDirError
 from interp.io import atomic_write_json, atomic_write_text, git_commit, read_json, sha256_file
@@ -127,6 +128,7 @@ class Trainer:
         self.train_data = TokenShards(data / "train")
         self.val_dir = data / "val"
         self.model_cfg = cfg.model_config(self.train_data.vocab_size)
+        self.drill_vocab = drill_vocab(self.train_data) if cfg.copy_drill_frac else None
         if self.dist.is_main:
             _prepare_run_dir(cfg)
         barrier(self.dist)
@@ -184,7 +186,11 @@ class Trainer:
         for micro in range(cfg.grad_accum):
             starts = batch_starts(cfg.seed, self.step, micro, per_micro, self.train_data.n_tokens, ctx)
             mine = starts[self.dist.rank * per_rank : (self.dist.rank + 1) * per_rank]
-            batch = self.train_data.batch(mine, ctx + 1).to(self.device, non_blocking=True)
+            batch = self.train_data.batch(mine, ctx + 1)
+            if self.drill_vocab is not None:
+                batch = mix_drills(batch, self.drill_vocab, cfg.copy_drill_frac, per_micro, self.dist.rank * per_rank,
+                                   seed=(cfg.seed, self.step, micro))
+            batch = batch.to(self.device, non_blocking=True)
             sync = micro == cfg.grad_accum - 1 or not self.dist.enabled
             with (contextlib.nullcontext() if sync else self.ddp.no_sync()), self._autocast():
                 _, loss = self.ddp(batch[:, :-1], targets=batch[:, 1:], check=False)

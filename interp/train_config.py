@@ -33,6 +33,7 @@ class TrainConfig:
     ckpt_interval: int = 250
     keep_checkpoints: int = 2
     log_interval: int = 10
+    copy_drill_frac: float = 0.0  # share of rows replaced by copy drills (interp.copy_drills): induction forms sooner
     seed: int = 0
     device: str = "auto"  # auto -> cuda when available
     compile: bool = False
@@ -48,6 +49,8 @@ class TrainConfig:
             raise ConfigError(f"batch_size={self.batch_size} must be divisible by grad_accum={self.grad_accum}.")
         if not 0 < self.lr or not 0 <= self.min_lr <= self.lr:
             raise ConfigError(f"Need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}.")
+        if not 0 <= self.copy_drill_frac < 1:
+            raise ConfigError(f"copy_drill_frac must lie in [0, 1), got {self.copy_drill_frac}.")
         if self.resume and self.overwrite:
             raise ConfigError("Choose one of --resume (continue the run) and --overwrite (start it again).")
 

@@ -4,7 +4,8 @@ Trains a workbench ``GPT`` on a corpus directory (``interp corpus``) with an opt
 JSON line every ``--every`` steps: IOI accuracy on held-out templates (``ioi``) and on training templates with
 held-out names (``ioi_train``), the induction gain on random ordinary tokens at two lengths (``ind50``,
 ``ind15``) and on repeated story words (``ind_words``), and the best previous-token / induction / duplicate-token
-head scores (on 15 random tokens repeated, so that a short-context model is judged where it was trained). Findings are written up in ``docs/circuit-formation.md``.
+head scores (on 15 random tokens repeated, so that a short-context model is judged where it was trained).
+Findings are written up in ``docs/circuit-formation.md``.
 
     interp corpus --out-dir /tmp/data --n-tokens 8000000
     OMP_NUM_THREADS=1 python experiments/circuit_formation.py --data /tmp/data --tag base
@@ -24,6 +25,7 @@ import argparse
 import json
 import random
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -111,12 +113,13 @@ def pair_row(rng: random.Random, words: list[list[int]], bos: int, length: int) 
     return ids[:length]
 
 
-def wsd_lr(step: int, args: argparse.Namespace) -> float:
-    """Warm-up, stable, decay: ``--lr`` until the last ``--decay-steps`` steps, then cosine to ``--min-lr``."""
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    progress = max(0.0, (step - (args.steps - args.decay_steps)) / args.decay_steps)
-    return args.min_lr + 0.5 * (1 + np.cos(np.pi * progress)) * (args.lr - args.min_lr)
+def wsd_lr(step: int, schedule: TrainConfig, decay_steps: int) -> float:
+    """Warm-up, stable, decay: the trainer's warm-up, then ``lr`` until the last ``decay_steps`` steps, then the
+    trainer's cosine to ``min_lr`` over those steps."""
+    if step < schedule.warmup_steps:
+        return lr_at(step, schedule)
+    decay = replace(schedule, warmup_steps=0, max_steps=decay_steps)
+    return lr_at(max(0, step - (schedule.max_steps - decay_steps)), decay)
 
 
 def context_at(step: int, phases: list[tuple[int, int]], final: int) -> int:
@@ -220,7 +223,7 @@ def main() -> None:
     t0, ema = time.time(), None
     for step in range(args.steps):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, schedule) if not args.decay_steps else wsd_lr(step, args)
+            g["lr"] = wsd_lr(step, schedule, args.decay_steps) if args.decay_steps else lr_at(step, schedule)
         short = step < args.short_steps
         ctx = args.short_ctx if short else context_at(step - args.short_steps, phases, args.ctx)
         bs = args.batch * args.ctx // ctx

@@ -2,7 +2,7 @@
 so that an induction circuit forms within a small budget.
 
 On the story corpus alone a 2-layer model at 32 x 128 tokens per step had no working induction circuit by step
-4,500; with a fifth of its rows drills it had one by step 4,000 (docs/circuit-formation.md). Drill tokens are
+4,500; with a fifth of its rows drills it had one by step 4,000-4,750 (docs/circuit-formation.md). Drill tokens are
 the tokens the training data itself uses often, so drills teach copying, not new tokens.
 
 >>> vocab = drill_vocab(TokenShards("runs/data/train"))

@@ -87,6 +87,7 @@ def parse_args() -> argparse.Namespace:
       help="'runs': runs of 3-16 words said 2-3 times; 'pairs': random words (up to half the window), "
            "then their repeat")
     a("--long-run", type=int, default=16, help="longest drill run (words) after the short-context phase")
+    a("--drill-mask", action="store_true", help="pair drills: no loss on the first copy (unpredictable tokens)")
     a("--sin-pos", type=float, default=0.0, help="initialise the learned positions as sinusoids of this std")
     a("--every", type=int, default=100)
     a("--seed", type=int, default=0)
@@ -104,13 +105,15 @@ def drill_row(
     return ids[:length]
 
 
-def pair_row(rng: random.Random, words: list[list[int]], bos: int, length: int) -> list[int]:
-    """BOS, then random story words followed by their exact repeat (up to half the row each), cut to ``length``."""
-    ids = [bos]
+def pair_row(rng: random.Random, words: list[list[int]], bos: int, length: int) -> tuple[list[int], list[bool]]:
+    """BOS, then random story words followed by their exact repeat (up to half the row each), cut to ``length``;
+    and for each token whether it is a repeat (predictable from the context)."""
+    ids, repeat = [bos], [False]
     while len(ids) < length:
         seq = [t for w in rng.choices(words, k=rng.randint(5, length // 2)) for t in w]
         ids += seq + seq
-    return ids[:length]
+        repeat += [False] * len(seq) + [True] * len(seq)
+    return ids[:length], repeat[:length]
 
 
 def wsd_lr(step: int, schedule: TrainConfig, decay_steps: int) -> float:
@@ -231,13 +234,18 @@ def main() -> None:
         batch = train.batch(starts, ctx + 1)
         n_drill = bs if step < args.drill_pure_steps else round(args.drill_after * bs)
         rng = random.Random(10_000 + step)
+        targets = batch[:, 1:].clone()
         for r in range(n_drill):
             max_run = 16 if short else args.long_run
             if args.drill_format == "runs":
                 batch[r] = torch.tensor(drill_row(rng, words, tok.bos_token_id, ctx + 1, max_run))
+                targets[r] = batch[r, 1:]
             else:
-                batch[r] = torch.tensor(pair_row(rng, words, tok.bos_token_id, ctx + 1))
-        _, loss = model(batch[:, :-1], targets=batch[:, 1:])
+                ids, repeat = pair_row(rng, words, tok.bos_token_id, ctx + 1)
+                batch[r] = torch.tensor(ids)
+                keep = torch.tensor(repeat[1:]) if args.drill_mask else torch.ones(ctx, dtype=torch.bool)
+                targets[r] = torch.where(keep, batch[r, 1:], -1)
+        _, loss = model(batch[:, :-1], targets=targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

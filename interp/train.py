@@ -187,13 +187,14 @@ class Trainer:
             starts = batch_starts(cfg.seed, self.step, micro, per_micro, self.train_data.n_tokens, ctx)
             mine = starts[self.dist.rank * per_rank : (self.dist.rank + 1) * per_rank]
             batch = self.train_data.batch(mine, ctx + 1)
-            if self.drill_vocab is not None:
-                batch = mix_drills(batch, self.drill_vocab, cfg.copy_drill_frac, per_micro, self.dist.rank * per_rank,
-                                   seed=(cfg.seed, self.step, micro))
-            batch = batch.to(self.device, non_blocking=True)
+            targets = batch[:, 1:]
+            if self.drill_vocab is not None and (not cfg.copy_drill_steps or self.step < cfg.copy_drill_steps):
+                batch, targets = mix_drills(batch, self.drill_vocab, cfg.copy_drill_frac, per_micro,
+                                            self.dist.rank * per_rank, seed=(cfg.seed, self.step, micro))
+            batch, targets = batch.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
             sync = micro == cfg.grad_accum - 1 or not self.dist.enabled
             with (contextlib.nullcontext() if sync else self.ddp.no_sync()), self._autocast():
-                _, loss = self.ddp(batch[:, :-1], targets=batch[:, 1:], check=False)
+                _, loss = self.ddp(batch[:, :-1], targets=targets, check=False)
                 (loss / cfg.grad_accum).backward()
             loss_sum += loss.detach()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or float("inf"))

@@ -34,6 +34,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     log_interval: int = 10
     copy_drill_frac: float = 0.0  # share of rows replaced by copy drills (interp.copy_drills): induction forms sooner
+    copy_drill_steps: int = 0  # drills in the first N steps only (0: every step)
     seed: int = 0
     device: str = "auto"  # auto -> cuda when available
     compile: bool = False
@@ -51,6 +52,8 @@ class TrainConfig:
             raise ConfigError(f"Need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}.")
         if not 0 <= self.copy_drill_frac < 1:
             raise ConfigError(f"copy_drill_frac must lie in [0, 1), got {self.copy_drill_frac}.")
+        if self.copy_drill_steps < 0:
+            raise ConfigError(f"copy_drill_steps must be >= 0 (0: drills in every step), got {self.copy_drill_steps}.")
         if self.resume and self.overwrite:
             raise ConfigError("Choose one of --resume (continue the run) and --overwrite (start it again).")
 

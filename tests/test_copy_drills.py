@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from interp.checkpoint import load_model
-from interp.copy_drills import drill_row, drill_rows, drill_vocab, mix_drills
+from interp.copy_drills import drill_row, drill_rows, drill_vocab, mix_drills, repeat_mask
 from interp.errors import ConfigError
 from interp.shards import write_shards
 from interp.train import train
@@ -22,21 +22,27 @@ def test_every_sequence_is_followed_by_its_repeat() -> None:
     rng = np.random.default_rng(0)
     for _ in range(20):
         row, lengths = drill_row(rng, vocab, 129)
-        assert len(row) == 129 and set(row.tolist()) <= set(vocab.tolist())
+        repeat = repeat_mask(lengths, 129)
+        assert len(row) == len(repeat) == 129 and set(row.tolist()) <= set(vocab.tolist())
         start = 0
         for n in lengths:
             first, second = row[start : start + n], row[start + n : start + 2 * n]
             assert np.array_equal(first[: len(second)], second)
+            assert not repeat[start : start + n].any() and repeat[start + n : start + 2 * n].all()
             assert 5 <= n <= 64
             start += 2 * n
         assert start >= 129
 
 
+def test_repeat_mask_by_hand() -> None:
+    assert repeat_mask([2, 3], 9).tolist() == [False, False, True, True, False, False, False, True, True]
+
+
 def test_rows_depend_on_the_seed_only() -> None:
     vocab = np.arange(10, 60)
-    a, b = drill_rows(vocab, 4, 33, (0, 7, 0)), drill_rows(vocab, 4, 33, (0, 7, 0))
-    assert torch.equal(a, b) and a.dtype == torch.int64
-    assert not torch.equal(a, drill_rows(vocab, 4, 33, (0, 8, 0)))
+    (a, ma), (b, mb) = drill_rows(vocab, 4, 33, (0, 7, 0)), drill_rows(vocab, 4, 33, (0, 7, 0))
+    assert torch.equal(a, b) and torch.equal(ma, mb) and a.dtype == torch.int64 and ma.dtype == torch.bool
+    assert not torch.equal(a, drill_rows(vocab, 4, 33, (0, 8, 0))[0])
 
 
 def test_vocab_is_the_tokens_the_data_uses_often(tmp_path: Path) -> None:
@@ -51,10 +57,25 @@ def test_vocab_is_the_tokens_the_data_uses_often(tmp_path: Path) -> None:
 def test_processes_together_see_the_single_process_batch() -> None:
     vocab = np.arange(100, 200)
     data = torch.arange(8 * 17).view(8, 17)  # 8 rows of "corpus"
-    whole = mix_drills(data.clone(), vocab, 0.375, 8, 0, seed=(1, 2, 3))  # 3 drill rows
+    whole, targets = mix_drills(data.clone(), vocab, 0.375, 8, 0, seed=(1, 2, 3))  # 3 drill rows
     assert torch.equal(whole[3:], data[3:]) and (whole[:3] >= 100).all()
     halves = [mix_drills(data[r * 4 : (r + 1) * 4].clone(), vocab, 0.375, 8, r * 4, seed=(1, 2, 3)) for r in (0, 1)]
-    assert torch.equal(torch.cat(halves), whole)
+    assert torch.equal(torch.cat([h[0] for h in halves]), whole)
+    assert torch.equal(torch.cat([h[1] for h in halves]), targets)
+
+
+def test_only_repeats_carry_loss() -> None:
+    """Corpus rows keep every next-token target; a drill row's target is its next token where that token is a
+    repeat, and -1 (ignored by the loss) where it is a first copy."""
+    vocab = np.arange(100, 200)
+    data = torch.arange(4 * 33).view(4, 33)
+    batch, targets = mix_drills(data.clone(), vocab, 0.5, 4, 0, seed=(0, 0, 0))
+    assert torch.equal(targets[2:], data[2:, 1:])
+    rows, repeats = drill_rows(vocab, 2, 33, (0, 0, 0))
+    for r in range(2):
+        for t in range(32):
+            assert targets[r, t] == (rows[r, t + 1] if repeats[r, t + 1] else -1)
+    assert (targets[:2] == -1).any() and (targets[:2] >= 100).any()
 
 
 def test_trainer_mixes_drills_in(tiny_data_dir: Path, tmp_path: Path) -> None:
@@ -65,3 +86,17 @@ def test_trainer_mixes_drills_in(tiny_data_dir: Path, tmp_path: Path) -> None:
     assert not torch.equal(with_drills["wte.weight"], without["wte.weight"])  # same seed: only the rows differ
     with pytest.raises(ConfigError, match="copy_drill_frac"):
         tiny_train_config(tiny_data_dir, tmp_path / "bad", copy_drill_frac=1.0).validate()
+
+
+def test_drills_stop_after_copy_drill_steps(tiny_data_dir: Path, tmp_path: Path) -> None:
+    """Drilling in the first 4 of 4 steps is drilling throughout; drilling in the first 2 differs from both that and
+    never drilling (same seed, so only the rows of steps 0-1 can differ)."""
+    runs = {"all": dict(copy_drill_frac=0.5), "first4": dict(copy_drill_frac=0.5, copy_drill_steps=4),
+            "first2": dict(copy_drill_frac=0.5, copy_drill_steps=2), "none": {}}
+    for name, kw in runs.items():
+        train(tiny_train_config(tiny_data_dir, tmp_path / name, max_steps=4, **kw))
+    w = {name: load_model(tmp_path / name).state_dict()["wte.weight"] for name in runs}
+    assert torch.equal(w["all"], w["first4"])
+    assert not torch.equal(w["first2"], w["all"]) and not torch.equal(w["first2"], w["none"])
+    with pytest.raises(ConfigError, match="copy_drill_steps"):
+        tiny_train_config(tiny_data_dir, tmp_path / "bad", copy_drill_steps=-1).validate()

@@ -188,7 +188,7 @@ class Trainer:
             mine = starts[self.dist.rank * per_rank : (self.dist.rank + 1) * per_rank]
             batch = self.train_data.batch(mine, ctx + 1)
             targets = batch[:, 1:]
-            if self.drill_vocab is not None and (not cfg.copy_drill_steps or self.step < cfg.copy_drill_steps):
+            if self.drill_vocab is not None and cfg.drills_at(self.step):
                 batch, targets = mix_drills(batch, self.drill_vocab, cfg.copy_drill_frac, per_micro,
                                             self.dist.rank * per_rank, seed=(cfg.seed, self.step, micro))
             batch, targets = batch.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)

@@ -34,7 +34,8 @@ class TrainConfig:
     keep_checkpoints: int = 2
     log_interval: int = 10
     copy_drill_frac: float = 0.0  # share of rows replaced by copy drills (interp.copy_drills): induction forms sooner
-    copy_drill_steps: int = 0  # drills in the first N steps only (0: every step)
+    copy_drill_start: int = 0  # first step with drills: after the corpus has taught IOI, drills no longer disrupt it
+    copy_drill_stop: int = 0  # first step without drills again (0: drills until the end)
     seed: int = 0
     device: str = "auto"  # auto -> cuda when available
     compile: bool = False
@@ -52,10 +53,16 @@ class TrainConfig:
             raise ConfigError(f"Need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}.")
         if not 0 <= self.copy_drill_frac < 1:
             raise ConfigError(f"copy_drill_frac must lie in [0, 1), got {self.copy_drill_frac}.")
-        if self.copy_drill_steps < 0:
-            raise ConfigError(f"copy_drill_steps must be >= 0 (0: drills in every step), got {self.copy_drill_steps}.")
+        if self.copy_drill_start < 0 or (self.copy_drill_stop and self.copy_drill_stop <= self.copy_drill_start):
+            raise ConfigError(f"Drills run in steps [copy_drill_start, copy_drill_stop): need 0 <= start < stop (stop 0: "
+                              f"to the end), got {self.copy_drill_start} and {self.copy_drill_stop}.")
         if self.resume and self.overwrite:
             raise ConfigError("Choose one of --resume (continue the run) and --overwrite (start it again).")
+
+    def drills_at(self, step: int) -> bool:
+        """Whether step ``step`` mixes copy drills into its batch."""
+        return self.copy_drill_frac > 0 and step >= self.copy_drill_start and (
+            not self.copy_drill_stop or step < self.copy_drill_stop)
 
     def model_config(self, d_vocab: int) -> ModelConfig:
         """The model's config: the preset, the overrides, and the data's vocabulary size."""

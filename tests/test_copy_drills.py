@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -88,15 +89,20 @@ def test_trainer_mixes_drills_in(tiny_data_dir: Path, tmp_path: Path) -> None:
         tiny_train_config(tiny_data_dir, tmp_path / "bad", copy_drill_frac=1.0).validate()
 
 
-def test_drills_stop_after_copy_drill_steps(tiny_data_dir: Path, tmp_path: Path) -> None:
-    """Drilling in the first 4 of 4 steps is drilling throughout; drilling in the first 2 differs from both that and
-    never drilling (same seed, so only the rows of steps 0-1 can differ)."""
-    runs = {"all": dict(copy_drill_frac=0.5), "first4": dict(copy_drill_frac=0.5, copy_drill_steps=4),
-            "first2": dict(copy_drill_frac=0.5, copy_drill_steps=2), "none": {}}
+def test_drills_run_between_start_and_stop(tiny_data_dir: Path, tmp_path: Path) -> None:
+    """Drills in steps [0, 4) of 4 are drills throughout; drills in [0, 2) or [2, 4) differ from that, from each other
+    and from no drills (same seed, so only the drilled steps' rows differ)."""
+    runs = {"all": dict(copy_drill_frac=0.5), "to4": dict(copy_drill_frac=0.5, copy_drill_stop=4),
+            "to2": dict(copy_drill_frac=0.5, copy_drill_stop=2), "from2": dict(copy_drill_frac=0.5, copy_drill_start=2),
+            "none": {}}
     for name, kw in runs.items():
         train(tiny_train_config(tiny_data_dir, tmp_path / name, max_steps=4, **kw))
     w = {name: load_model(tmp_path / name).state_dict()["wte.weight"] for name in runs}
-    assert torch.equal(w["all"], w["first4"])
-    assert not torch.equal(w["first2"], w["all"]) and not torch.equal(w["first2"], w["none"])
-    with pytest.raises(ConfigError, match="copy_drill_steps"):
-        tiny_train_config(tiny_data_dir, tmp_path / "bad", copy_drill_steps=-1).validate()
+    assert torch.equal(w["all"], w["to4"])
+    for a, b in itertools.combinations(("all", "to2", "from2", "none"), 2):
+        assert not torch.equal(w[a], w[b]), (a, b)
+    cfg = tiny_train_config(tiny_data_dir, tmp_path / "c", copy_drill_frac=0.5, copy_drill_start=2, copy_drill_stop=5)
+    assert [cfg.drills_at(s) for s in range(7)] == [False, False, True, True, True, False, False]
+    for start, stop in ((-1, 0), (3, 3), (4, 2)):
+        with pytest.raises(ConfigError, match="copy_drill_start"):
+            tiny_train_config(tiny_data_dir, tmp_path / "bad", copy_drill_start=start, copy_drill_stop=stop).validate()

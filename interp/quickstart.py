@@ -2,9 +2,9 @@
 
 >>> run_quickstart(QuickstartConfig(out_dir="runs/quickstart"))
 
-On a 2-core CPU it takes about 14 minutes with the defaults (4,000 steps of 32 x 128 tokens; the last 1,500 with
-copy drills, which form an induction circuit after the corpus has taught IOI); on a GPU it picks the larger ``gpu``
-preset.
+On a 2-core CPU it takes about 12 minutes with the defaults (4,000 steps of 32 x 128 tokens; steps 2,500-3,249 with
+copy drills, which form an induction circuit once the corpus has taught IOI, and the last 750 steps without them, so
+that the corpus tasks recover); on a GPU it picks the larger ``gpu`` preset.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class QuickstartConfig:
     warmup_steps: int = 100
     copy_drill_frac: float = 0.4  # share of rows that are copy drills (interp.copy_drills) once they start; 0: none
     copy_drill_start: int = -1  # first step with drills; -1: 5/8 of max_steps (docs/circuit-formation.md)
+    copy_drill_stop: int = -1  # first step without them again; -1: 13/16 of max_steps; 0: drills to the end
     n_prompts: int = 200
     seed: int = 0
     device: str = "auto"
@@ -59,6 +60,7 @@ def _resolved(cfg: QuickstartConfig) -> dict[str, Any]:
         "batch_size": cfg.batch_size or (64 if cuda else 32),
         "n_tokens": cfg.n_tokens or (40_000_000 if cuda else 16_000_000),
         "copy_drill_start": cfg.copy_drill_start if cfg.copy_drill_start >= 0 else steps * 5 // 8,
+        "copy_drill_stop": cfg.copy_drill_stop if cfg.copy_drill_stop >= 0 else steps * 13 // 16,
     }
 
 
@@ -119,7 +121,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
     result = train(TrainConfig(
         preset=r["preset"], data_dir=str(data_dir), out_dir=str(run_dir), batch_size=r["batch_size"],
         max_steps=r["max_steps"], lr=cfg.lr, min_lr=cfg.min_lr, warmup_steps=cfg.warmup_steps,
-        copy_drill_frac=cfg.copy_drill_frac, copy_drill_start=r["copy_drill_start"],
+        copy_drill_frac=cfg.copy_drill_frac, copy_drill_start=r["copy_drill_start"], copy_drill_stop=r["copy_drill_stop"],
         eval_interval=max(1, r["max_steps"] // 5), ckpt_interval=max(1, r["max_steps"] // 5), seed=cfg.seed,
         device=cfg.device, resume=cfg.resume, overwrite=cfg.overwrite, progress=cfg.progress,
     ))

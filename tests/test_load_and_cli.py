@@ -78,7 +78,8 @@ def test_quickstart_pipeline_tiny(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "qs" / "model" / "eval.json").read_text())
     assert saved["ioi"] == results["ioi"] and saved["val_loss"] < 7
     train_cfg = json.loads((tmp_path / "qs" / "model" / "train_config.json").read_text())
-    assert (train_cfg["copy_drill_frac"], train_cfg["copy_drill_start"]) == (0.4, 18)  # drills in the last 3/8
+    drills = (train_cfg["copy_drill_frac"], train_cfg["copy_drill_start"], train_cfg["copy_drill_stop"])
+    assert drills == (0.4, 18, 24)  # drills in steps [5/8, 13/16) of 30
     html = (tmp_path / "qs" / "report.html").read_text()
     assert "Probe tasks" in html and "When Lily and Tom went to the park" in html and "plotly" in html
 

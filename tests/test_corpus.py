@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import re
 
-from interp.corpus import generate_text, iter_stories
+from interp.corpus import generate_text, iter_stories, stories
 from interp.corpus import lexicon as lx
 from interp.corpus import splits as sp
 
@@ -90,3 +91,26 @@ def test_probe_tasks_present() -> None:
 def test_vocabulary_size() -> None:
     words = {w.strip('.,!?":;').lower() for w in JOINED.split()}
     assert 700 <= len(words) <= 3000
+
+
+
+GIVE = re.compile(r"(?:Then )?(\w+) (?:gave|handed|threw|showed|brought) (his|her|the) [\w ]+? (?:back )?to (\w+)\.")
+
+
+def test_cast_gives_to_the_other_character() -> None:
+    # IOI's story-level cousin: the receiver is the story's other character, never the giver, and held-out IOI
+    # names take part (they are ordinary story characters); until both were named it is a narrative sentence.
+    rng, receivers = random.Random(0), []
+    for _ in range(400):
+        c = stories._Cast(rng)
+        m = GIVE.fullmatch(stories._cast_gives(rng, c, told=f"{c.hero} and {c.friend} were best friends."))
+        assert m, m
+        giver, his, receiver = m.groups()
+        assert {giver, receiver} == {c.hero, c.friend}
+        assert his in ("the", lx.PRONOUNS[lx.GENDER[giver]][2])
+        receivers.append(receiver)
+    assert set(receivers) & set(sp.HELD_OUT_NAMES)
+    c = stories._Cast(random.Random(1))
+    for seed in range(50):
+        assert not GIVE.fullmatch(stories._cast_gives(random.Random(seed), c, told=f"{c.hero} went home."))
+    assert len(re.findall(r"\. (?:Then )?\w+ (?:gave|handed|threw|showed|brought) (?:his|her) ", JOINED)) > 300

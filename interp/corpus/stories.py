@@ -12,12 +12,15 @@ from collections.abc import Iterator
 from interp.corpus import lexicon as lx
 from interp.corpus import probes
 
-# Fraction of middle sentences given to each probe (the rest is narrative and dialogue). IOI has the largest
-# share: at 30% a 2-layer model trained for 1,500-3,000 steps never learnt it; at 60% it reached 0.87 on held-out
-# templates after 2,000 steps (docs/circuit-formation.md).
+# Fraction of middle sentences given to each kind (the rest is narrative and dialogue). IOI has the largest
+# share: at 30% a 2-layer model trained for 1,500-3,000 steps never learnt it. "give" is IOI's story-level cousin:
+# one of the story's two characters gives something to the other ("Tom threw the ball to Mia."), so the receiver
+# is the other name in the story, not the giver; its names are the story's cast, held-out IOI names included, in
+# sentences that are not IOI templates. With IOI 50% and "give" 20% the quickstart model reached IOI 0.90-0.925 on
+# held-out templates and names by step 2,500; with IOI 60% and no "give", 0.68 (docs/circuit-formation.md).
 PROBE_MIX = (
-    ("ioi", 0.60), ("repeat", 0.06), ("list", 0.05), ("years", 0.03), ("capital", 0.04), ("colors", 0.05),
-    ("mc", 0.03),
+    ("ioi", 0.50), ("repeat", 0.06), ("list", 0.05), ("years", 0.03), ("capital", 0.04), ("colors", 0.05),
+    ("mc", 0.03), ("give", 0.20),
 )
 
 
@@ -116,6 +119,21 @@ def _probe(rng: random.Random, kind: str, c: _Cast) -> str:
     return f"{c.family} asked a question.\n{question} {letter}\n"
 
 
+_GIVES = (
+    "{giver} gave {his} {obj} to", "{giver} handed {his} {obj} to", "{giver} threw the {obj} to",
+    "{giver} showed {his} {obj} to", "{giver} brought the {obj} to", "Then {giver} gave the {obj} back to",
+)
+
+
+def _cast_gives(rng: random.Random, c: _Cast, told: str) -> str:
+    """One of the two characters gives something to the other (a narrative sentence until both were named)."""
+    if c.friend not in told:
+        return _narrative(rng, c)
+    giver, receiver = (c.hero, c.friend) if rng.random() < 0.5 else (c.friend, c.hero)
+    his = c.his if giver == c.hero else c.f_his
+    return f"{rng.choice(_GIVES).format(giver=giver, his=his, obj=rng.choice(lx.OBJECTS))} {receiver}."
+
+
 def _ending(rng: random.Random, c: _Cast) -> str:
     k = rng.randrange(3)
     if k == 0:
@@ -137,7 +155,7 @@ def story(rng: random.Random) -> str:
         r = rng.random()
         for kind, cum in zip(_KINDS, _CUM, strict=True):
             if r < cum:
-                parts.append(_probe(rng, kind, c))
+                parts.append(_cast_gives(rng, c, " ".join(parts)) if kind == "give" else _probe(rng, kind, c))
                 break
         else:
             parts.append(_narrative(rng, c))

@@ -2,10 +2,11 @@
 so that an induction circuit forms within a small budget.
 
 On the story corpus alone a 2-layer model at 32 x 128 tokens per step had no working induction circuit by step
-4,500. With 40% of its rows drills (loss on the repeats only) it had one ~500 steps after the drills started, but
-drills from the start held IOI back; from step 2,500 of 4,000 they cost IOI nothing (docs/circuit-formation.md;
-``TrainConfig.copy_drill_start``). Drill tokens are the tokens the training data itself uses often, so drills teach
-copying, not new tokens.
+4,500. With 40% of its rows drills (loss on the repeats only) it had one ~500 steps after the drills started. Drills
+from the start held IOI back; the quickstart runs them in steps 2,500-3,249 of 4,000, after the corpus has taught
+IOI, and uses 8 heads, since with 4 the new induction head also voted for the wrong name in IOI prompts
+(docs/circuit-formation.md; ``TrainConfig.copy_drill_start``). Drill tokens are the tokens the training data itself
+uses often, so drills teach copying, not new tokens.
 
 >>> vocab = drill_vocab(TokenShards("runs/data/train"))
 >>> rows = drill_rows(vocab, n_rows=6, length=129, seed=(0, step, micro))   # [6, 129]

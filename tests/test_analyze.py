@@ -62,7 +62,7 @@ def test_analyze_command_on_a_trained_run(tiny_run_dir, tmp_path, task) -> None:
     findings = json.loads((out / "findings.json").read_text())
     grid = torch.tensor(findings["head_patching"])
     top = findings["top_heads"][0]
-    assert top["importance"] >= grid.abs().max().item() - 1e-6
+    assert top["importance"] >= grid.abs().max().item() - 5e-5  # findings.json rounds to 4 decimals
     assert findings["metric_through_layers"][-1] == pytest.approx(findings["clean_metric"], abs=1e-4)
     assert len(findings["position_labels"]) == findings["n_tokens"]
 

@@ -93,13 +93,23 @@ def _exact_sae(d: int, hook: str) -> torch.nn.Module:
     return sae
 
 
+def _resid(model, tokens, hook: str) -> torch.Tensor:
+    """``[n_tokens, d_model]``: the activations at ``hook``, BOS positions left out."""
+    _, cache = model.run_with_cache(tokens, names_filter=hook)
+    return cache[hook][:, 1:].flatten(0, 1)
+
+
 def test_evaluation_on_hand_built_saes(tiny_model, val_tokens) -> None:
     hook = "blocks.1.hook_resid_pre"
     exact = evaluate_sae(tiny_model, _exact_sae(tiny_model.cfg.d_model, hook), val_tokens)
     assert exact["fvu"] < 1e-10 and exact["cosine"] == pytest.approx(1.0, abs=1e-5)
     assert exact["ce_spliced"] == pytest.approx(exact["ce_clean"], abs=1e-5)
     assert exact["ce_recovered"] == pytest.approx(1.0, abs=1e-5) and exact["kl"] == pytest.approx(0.0, abs=1e-6)
-    assert exact["dead"] < 0.05  # a feature is dead only where a residual dimension never changes sign
+    # Feature i fires where x_i > 0, feature d + i where x_i < 0 (BOS positions left out, as evaluate_sae does).
+    x = _resid(tiny_model, val_tokens, hook)
+    density = torch.cat([(x > 0).float().mean(0), (x < 0).float().mean(0)])
+    assert torch.allclose(exact["density"], density, atol=1e-6)
+    assert exact["dead"] == pytest.approx(float((density == 0).float().mean()))
     zero = _exact_sae(tiny_model.cfg.d_model, hook)
     with torch.no_grad():
         zero.W_dec.zero_()
@@ -129,17 +139,20 @@ def test_transcoder_splice_replaces_the_mlp(tiny_model, val_tokens) -> None:
 def test_dashboard_finds_the_promoted_token(tiny_model, val_tokens, tmp_path) -> None:
     from saes.dashboard import feature_stats, write_dashboards
 
-    sae = _exact_sae(tiny_model.cfg.d_model, "blocks.1.hook_resid_pre")
-    # Feature 3's decoder direction is the unembedding of the token whose unembedding is longest: its logit,
+    hook = "blocks.1.hook_resid_pre"
+    sae = _exact_sae(tiny_model.cfg.d_model, hook)
+    f = int((_resid(tiny_model, val_tokens, hook) > 0).float().mean(0).argmax())  # a feature that fires
+    # Feature f's decoder direction is the unembedding of the token whose unembedding is longest: its logit,
     # |W_U[:, t]|, beats every other token's |W_U[:, j]| cos(j, t), so it must be the top promoted token.
     target = int(tiny_model.W_U.norm(dim=0).argmax())
     with torch.no_grad():
-        sae.W_dec[3] = tiny_model.W_U[:, target] / tiny_model.W_U[:, target].norm()
-    stats = feature_stats(tiny_model, sae, val_tokens, [3])[0]
+        sae.W_dec[f] = tiny_model.W_U[:, target] / tiny_model.W_U[:, target].norm()
+    stats = feature_stats(tiny_model, sae, val_tokens, [f])[0]
     assert stats.promoted[0][0] == tiny_model.tokenizer.decode([target])
     assert stats.contexts and max(stats.contexts[0][1]) == pytest.approx(stats.max_act)
-    index = write_dashboards(tiny_model, sae, val_tokens, tmp_path / "dash", features=[3, 5])
-    assert (tmp_path / "dash" / "feature_3.html").exists() and "feature_5.html" in index.read_text()
+    other = (f + 1) % sae.cfg.d_sae
+    index = write_dashboards(tiny_model, sae, val_tokens, tmp_path / "dash", features=[f, other])
+    assert (tmp_path / "dash" / f"feature_{f}.html").exists() and f"feature_{other}.html" in index.read_text()
 
 
 def test_sae_commands(tiny_run_dir, tmp_path) -> None:

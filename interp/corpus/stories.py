@@ -102,7 +102,23 @@ def _narrative(rng: random.Random, c: _Cast) -> str:
     return f"{name} had {lx.with_article(adj)} {obj} that made a {rng.choice(('loud', 'funny', 'soft'))} sound."
 
 
-def _probe(rng: random.Random, kind: str, c: _Cast) -> str:
+_GIVES = (
+    "{giver} gave {his} {obj} to", "{giver} handed {his} {obj} to", "{giver} threw the {obj} to",
+    "{giver} showed {his} {obj} to", "{giver} brought the {obj} to", "Then {giver} gave the {obj} back to",
+)
+
+
+def _cast_gives(rng: random.Random, c: _Cast, told: list[str]) -> str:
+    """One of the two characters gives something to the other (a narrative sentence until both were named)."""
+    if not any(c.friend in sentence for sentence in told):
+        return _narrative(rng, c)
+    giver, receiver = (c.hero, c.friend) if rng.random() < 0.5 else (c.friend, c.hero)
+    his = c.his if giver == c.hero else c.f_his
+    return f"{rng.choice(_GIVES).format(giver=giver, his=his, obj=rng.choice(lx.OBJECTS))} {receiver}."
+
+
+def _probe(rng: random.Random, kind: str, c: _Cast, told: list[str]) -> str:
+    """One sentence of ``kind`` for a story whose sentences so far are ``told``."""
     if kind == "ioi":
         return probes.ioi(rng)
     if kind == "repeat":
@@ -115,23 +131,10 @@ def _probe(rng: random.Random, kind: str, c: _Cast) -> str:
         return probes.capital(rng, c.hero)
     if kind == "colors":
         return probes.colored_objects(rng, c.hero, c.friend)
+    if kind == "give":
+        return _cast_gives(rng, c, told)
     question, letter = probes.multiple_choice(rng)
     return f"{c.family} asked a question.\n{question} {letter}\n"
-
-
-_GIVES = (
-    "{giver} gave {his} {obj} to", "{giver} handed {his} {obj} to", "{giver} threw the {obj} to",
-    "{giver} showed {his} {obj} to", "{giver} brought the {obj} to", "Then {giver} gave the {obj} back to",
-)
-
-
-def _cast_gives(rng: random.Random, c: _Cast, told: str) -> str:
-    """One of the two characters gives something to the other (a narrative sentence until both were named)."""
-    if c.friend not in told:
-        return _narrative(rng, c)
-    giver, receiver = (c.hero, c.friend) if rng.random() < 0.5 else (c.friend, c.hero)
-    his = c.his if giver == c.hero else c.f_his
-    return f"{rng.choice(_GIVES).format(giver=giver, his=his, obj=rng.choice(lx.OBJECTS))} {receiver}."
 
 
 def _ending(rng: random.Random, c: _Cast) -> str:
@@ -155,7 +158,7 @@ def story(rng: random.Random) -> str:
         r = rng.random()
         for kind, cum in zip(_KINDS, _CUM, strict=True):
             if r < cum:
-                parts.append(_cast_gives(rng, c, " ".join(parts)) if kind == "give" else _probe(rng, kind, c))
+                parts.append(_probe(rng, kind, c, parts))
                 break
         else:
             parts.append(_narrative(rng, c))

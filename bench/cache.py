@@ -1,4 +1,4 @@
-"""Activation caching: ``interp.activations.cache_activations`` vs TransformerLens ``run_with_cache`` +
+"""Activation caching: ``interp.analysis.activations.cache_activations`` vs TransformerLens ``run_with_cache`` +
 ``torch.save``, same model, hooks and tokens, each in a fresh process (for its peak RSS). Last line:
 ``cache_vs_transformer_lens=R peak_rss_ratio=M`` (R = our tokens/s over theirs; M = our peak RSS over theirs).
 
@@ -25,7 +25,7 @@ N_LAYERS, D_MODEL, N_CTX, VOCAB = 4, 256, 256, 4096
 
 
 def _model():
-    from interp.tl import HookedTransformer, HookedTransformerConfig
+    from interp.models.tl import HookedTransformer, HookedTransformerConfig
 
     cfg = HookedTransformerConfig(n_layers=N_LAYERS, d_model=D_MODEL, n_heads=8, d_head=32, n_ctx=N_CTX,
                                   d_vocab=VOCAB, act_fn="gelu_new", seed=0)
@@ -40,7 +40,7 @@ def contender(name: str, n_tokens: int, out: str) -> dict:
     model, tokens = _model(), _tokens(n_tokens)
     start = time.perf_counter()
     if name == "ours":
-        from interp.activations import cache_activations
+        from interp.analysis.activations import cache_activations
 
         cache_activations(model, tokens, HOOKS, n_tokens, out, batch_size=16, progress=False)
     else:  # what a TransformerLens user writes: cache every batch, keep it, save it at the end

@@ -23,7 +23,7 @@ from _common import machine  # noqa: E402
 
 
 def ioi_pairs(model, n: int, seed: int):
-    from interp.corpus import lexicon as lx
+    from interp.data.corpus import lexicon as lx
     from interp.tasks.ioi import ioi_prompts
 
     data = ioi_prompts(n, seed)
@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     import interp
-    from interp.patching import activation_patch, attribution_patch, logit_diff
+    from interp.analysis.patching import activation_patch, attribution_patch, logit_diff
 
     if not Path(args.run_dir).exists():
         sys.exit(f"{args.run_dir} does not exist: run `interp quickstart` first, or pass --run-dir.")

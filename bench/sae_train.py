@@ -76,10 +76,10 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=32)
     args = parser.parse_args()
     import interp
-    from interp.loading import run_data
+    from interp.models.loading import run_data
 
     if not Path(args.run_dir).exists():
-        from interp.examples import example_run
+        from interp.app.examples import example_run
 
         args.run_dir = str(example_run("tiny"))
         print(f"no quickstart run found: using the tiny example model {args.run_dir}")
@@ -91,8 +91,8 @@ def main() -> None:
 
 
 def _run(args: argparse.Namespace, model, data, work: Path) -> None:
-    from interp.activations import cache_activations
-    from interp.activations.cache import read_shard
+    from interp.analysis.activations import cache_activations
+    from interp.analysis.activations.cache import read_shard
 
     cache = work / "cache"
     cache_activations(model, data, args.hook, args.rows + args.rows // 8, str(cache), progress=False)

@@ -94,7 +94,7 @@ def contender_reference(warmup: int, steps: int) -> float:
 
 
 def contender_transformer_lens(warmup: int, steps: int) -> float:
-    from interp.tl import HookedTransformer, HookedTransformerConfig
+    from interp.models.tl import HookedTransformer, HookedTransformerConfig
 
     torch.manual_seed(0)
     cfg = HookedTransformerConfig(
@@ -116,10 +116,10 @@ def contender_transformer_lens(warmup: int, steps: int) -> float:
 
 
 def contender_ours(warmup: int, steps: int) -> float:
-    """The workbench trainer end to end (``interp.train.train``) on token shards, timed from its own metrics."""
-    from interp.shards import write_shards
-    from interp.train import train
-    from interp.train_config import TrainConfig
+    """The workbench trainer end to end (``interp.training.trainer.train``) on token shards, timed from its own metrics."""
+    from interp.data.shards import write_shards
+    from interp.training.config import TrainConfig
+    from interp.training.trainer import train
 
     with tempfile.TemporaryDirectory() as tmp:
         rng = torch.Generator().manual_seed(0)

@@ -31,20 +31,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from interp.convert import to_hooked
-from interp.corpus import generate_text, probes, stories
-from interp.corpus import splits as sp
-from interp.data_prep import DataConfig, prepare_data
-from interp.heads import head_scores
-from interp.model import GPT
-from interp.model_config import ModelConfig
-from interp.shards import TokenShards
+from interp.analysis.heads import head_scores
+from interp.data.corpus import generate_text, probes, stories
+from interp.data.corpus import splits as sp
+from interp.data.prepare import DataConfig, prepare_data
+from interp.data.shards import TokenShards
+from interp.data.tokenizer import load_tokenizer
+from interp.models.config import ModelConfig
+from interp.models.convert import to_hooked
+from interp.models.gpt import GPT
+from interp.models.tl import HookedTransformer
 from interp.tasks.induction import score_induction
 from interp.tasks.ioi import score_ioi
-from interp.tl import HookedTransformer
-from interp.tokenizer import load_tokenizer
-from interp.train import lr_at, make_optimizer
-from interp.train_config import TrainConfig
+from interp.training.config import TrainConfig
+from interp.training.trainer import lr_at, make_optimizer
 
 TRAIN_TEMPLATES = tuple(
     (i, a) for i in sp.TRAIN_IOI_INTROS for a in sp.TRAIN_IOI_ACTIONS if not i.startswith("{")

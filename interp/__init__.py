@@ -12,12 +12,12 @@ __version__ = "0.1.0"
 __all__ = ["load", "__version__"]
 
 if TYPE_CHECKING:
-    from interp.loading import load
+    from interp.models.loading import load
 
 
 def __getattr__(name: str) -> Any:  # keep `import interp` light: torch/TransformerLens load on first use
     if name == "load":
-        from interp.loading import load
+        from interp.models.loading import load
 
         return load
     raise AttributeError(f"module 'interp' has no attribute {name!r}")

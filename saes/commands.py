@@ -1,4 +1,4 @@
-"""The SAE subcommands of ``interp`` (registered through the ``interp.commands`` entry points):
+"""The SAE subcommands of ``interp`` (registered through the ``interp.app.commands`` entry points):
 
     interp train-sae --run-dir runs/quickstart/model --hook blocks.1.hook_resid_pre --k 32 --out-dir runs/saes
     interp train-sae --config saes.json                  # several SAEs from one pass (see SAETrainConfig)
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from interp.cli_args import add_dataclass_args, dataclass_from_args
+from interp.app.args import add_dataclass_args, dataclass_from_args
 
 
 def register_train(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +37,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _tokens(run_dir: str, data: str | None, n_seqs: int, ctx: int):
-    from interp.loading import run_data
-    from interp.shards import TokenShards
+    from interp.data.shards import TokenShards
+    from interp.models.loading import run_data
 
     return (TokenShards(data) if data else run_data(run_dir, "val")).first_windows(n_seqs, ctx)
 

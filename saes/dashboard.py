@@ -17,9 +17,9 @@ import plotly.graph_objects as go
 import torch
 from torch import Tensor
 
+from interp.app.report import table_html, write_report
 from interp.io import atomic_write_text
-from interp.report import table_html, write_report
-from interp.tl import HookedTransformer
+from interp.models.tl import HookedTransformer
 from saes.base import SAE
 from saes.hooked import feature_acts
 

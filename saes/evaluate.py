@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from interp.tl import HookedTransformer
+from interp.models.tl import HookedTransformer
 from saes.base import SAE
 from saes.hooked import _flat, splice_hooks
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from interp.hooks import resolve_hook_names
-from interp.tl import HookedTransformer
+from interp.analysis.hooks import resolve_hook_names
+from interp.models.tl import HookedTransformer
 from saes.base import SAE
 
 FeatureEdit = Callable[[Tensor], Tensor]

@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from interp.activations.store import ActivationStore
-from interp.checkpoint import LATEST, latest_checkpoint, publish_latest
+from interp.analysis.activations.store import ActivationStore
 from interp.errors import NonFiniteLossError, RunDirError
 from interp.io import atomic_dir, atomic_write_json, git_commit, hash_state_dict, read_json
+from interp.training.checkpoint import LATEST, latest_checkpoint, publish_latest
 from saes.base import SAE, build_sae
 from saes.format import load_sae, save_sae
 from saes.train_config import SAESpec, SAETrainConfig
@@ -104,8 +104,8 @@ class SAETrainer:
                   exclude_bos=cfg.exclude_bos)
         if cfg.cache_dir:
             return ActivationStore.from_cache(cfg.cache_dir, self.hooks, model=self.model, **kw)
-        from interp.loading import run_data
-        from interp.shards import TokenShards
+        from interp.data.shards import TokenShards
+        from interp.models.loading import run_data
 
         data = TokenShards(cfg.data) if cfg.data else run_data(cfg.run_dir)
         return ActivationStore.from_model(self.model, data, self.hooks, **kw)

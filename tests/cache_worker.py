@@ -9,7 +9,7 @@ import torch
 
 
 def seeded_model():
-    from interp.tl import HookedTransformer, HookedTransformerConfig
+    from interp.models.tl import HookedTransformer, HookedTransformerConfig
 
     cfg = HookedTransformerConfig(n_layers=3, d_model=64, n_heads=4, d_head=16, n_ctx=64, d_vocab=500,
                                   act_fn="gelu_new", seed=0)
@@ -21,7 +21,7 @@ def seeded_tokens(n_tokens: int) -> torch.Tensor:
 
 
 if __name__ == "__main__":
-    from interp.activations import cache_activations
+    from interp.analysis.activations import cache_activations
 
     torch.set_num_threads(1)
     n_tokens, out = int(sys.argv[1]), sys.argv[2]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from interp.activations import ActivationStore, cache_activations, open_cache
-from interp.activations.cache import read_shard, run_to_hooks
+from interp.analysis.activations import ActivationStore, cache_activations, open_cache
+from interp.analysis.activations.cache import read_shard, run_to_hooks
 from interp.errors import CheckpointError, HookNameError, InputError
 from tests.cache_worker import seeded_model, seeded_tokens
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interp.attribution import direct_logit_attribution
+from interp.analysis.attribution import direct_logit_attribution
+from interp.analysis.heads import detector_masks, head_scores
+from interp.analysis.hooks import resolve_hook_names
+from interp.analysis.lens import lens_kl, logit_lens
+from interp.analysis.tuned_lens import TunedLens
 from interp.errors import CheckpointError, HookNameError
-from interp.heads import detector_masks, head_scores
-from interp.hooks import resolve_hook_names
-from interp.lens import lens_kl, logit_lens
-from interp.tuned_lens import TunedLens
 from tests.fixtures.induction import HALF, repeated_batch
 
 
@@ -31,7 +31,7 @@ def test_induction_fixture_learned_induction(induction_model) -> None:
 
 
 def test_head_detectors_on_the_planted_circuit() -> None:
-    from interp.planted import planted_induction_model, planted_prompts
+    from interp.models.planted import planted_induction_model, planted_prompts
 
     model, circuit = planted_induction_model()
     clean, _ = planted_prompts(model, n=8)
@@ -73,9 +73,9 @@ def test_logit_lens_last_layer_is_the_model(tiny_run_dir) -> None:
 
 def test_tuned_lens_beats_logit_lens_and_round_trips(tiny_run_dir, tiny_data_dir, tmp_path) -> None:
     import interp
-    from interp.activations import ActivationStore, cache_activations
-    from interp.shards import TokenShards
-    from interp.tuned_lens import lens_hooks
+    from interp.analysis.activations import ActivationStore, cache_activations
+    from interp.analysis.tuned_lens import lens_hooks
+    from interp.data.shards import TokenShards
 
     model = interp.load(tiny_run_dir, device="cpu")
     held_out = TokenShards(tiny_data_dir / "val").batch(list(range(0, 32 * 64, 64)), 64)

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from interp.analyze import analyze, build_pairs
+from interp.app.analyze import analyze, build_pairs
 from interp.errors import InputError
-from interp.planted import planted_induction_model
+from interp.models.planted import planted_induction_model
 
 
 def test_analyze_ranks_the_planted_circuit_first(tmp_path) -> None:
@@ -29,7 +29,7 @@ def test_analyze_ranks_the_planted_circuit_first(tmp_path) -> None:
 
 
 def test_analyze_finds_the_trained_induction_head(induction_model) -> None:
-    from interp.heads import head_scores
+    from interp.analysis.heads import head_scores
 
     findings = analyze(induction_model, "induction", None, n_prompts=16, progress=False)
     scores = head_scores(induction_model)["induction"]
@@ -54,7 +54,7 @@ def test_ioi_pairs_are_aligned_and_labelled(tiny_run_dir) -> None:
 
 @pytest.mark.parametrize("task", ["ioi", "facts"])
 def test_analyze_command_on_a_trained_run(tiny_run_dir, tmp_path, task) -> None:
-    from interp.cli import main
+    from interp.app.cli import main
 
     out = tmp_path / task
     assert main(["analyze", str(tiny_run_dir), "--task", task, "--n-prompts", "8", "--out", str(out),
@@ -76,7 +76,7 @@ def test_unknown_task_is_a_clear_error() -> None:
 
 
 def test_lens_command_trains_saves_and_compares(tiny_run_dir, tmp_path) -> None:
-    from interp.cli import main
+    from interp.app.cli import main
 
     out = tmp_path / "lens"
     assert main(["lens", str(tiny_run_dir), "--out", str(out), "--steps", "150", "--n-seqs", "64",

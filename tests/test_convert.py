@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interp.convert import export_hf, from_hooked, import_hf, to_hooked
 from interp.errors import CheckpointError, ConfigError
-from interp.model import GPT
-from interp.model_config import ModelConfig
+from interp.models.config import ModelConfig
+from interp.models.convert import export_hf, from_hooked, import_hf, to_hooked
+from interp.models.gpt import GPT
 
 
 def _perturbed(norm: str = "layernorm", **kw) -> GPT:
@@ -82,8 +82,8 @@ def test_import_hf_bad_directory(tmp_path) -> None:
 
 
 def test_pretrained_name_offline_error(monkeypatch) -> None:
-    from interp.convert import hooked_from_pretrained_name
     from interp.errors import WorkbenchError
+    from interp.models.convert import hooked_from_pretrained_name
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(WorkbenchError, match="looks offline.*interp import --hf"):

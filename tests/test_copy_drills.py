@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from interp.checkpoint import load_model
-from interp.copy_drills import drill_row, drill_rows, drill_vocab, mix_drills, repeat_mask
+from interp.data.shards import write_shards
 from interp.errors import ConfigError
-from interp.shards import write_shards
-from interp.train import train
+from interp.training.checkpoint import load_model
+from interp.training.copy_drills import drill_row, drill_rows, drill_vocab, mix_drills, repeat_mask
+from interp.training.trainer import train
 from tests.fixtures.runs import tiny_train_config
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 import re
 
-from interp.corpus import generate_text, iter_stories, stories
-from interp.corpus import lexicon as lx
-from interp.corpus import splits as sp
+from interp.data.corpus import generate_text, iter_stories, stories
+from interp.data.corpus import lexicon as lx
+from interp.data.corpus import splits as sp
 
 TEXT = generate_text(150_000, seed=3)
 JOINED = "\n".join(TEXT)

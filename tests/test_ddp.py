@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from interp.checkpoint import load_model
-from interp.train import train
+from interp.training.checkpoint import load_model
+from interp.training.trainer import train
 from tests.fixtures.runs import tiny_train_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +22,7 @@ def test_two_processes_match_one(tiny_data_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "cfg.json").write_text(json.dumps({**cfg.__dict__, "out_dir": str(tmp_path / "two")}))
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "interp.commands.train", "--config", str(tmp_path / "cfg.json")],
+         "-m", "interp.app.commands.train", "--config", str(tmp_path / "cfg.json")],
         cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import interp
-from interp.checkpoint import load_model
-from interp.cli import build_parser, main
+from interp.app.cli import build_parser, main
 from interp.errors import CheckpointError
+from interp.training.checkpoint import load_model
 
 
 def test_load_matches_training_model(tiny_run_dir: Path) -> None:
@@ -69,7 +69,7 @@ def test_export_import_round_trip(tiny_run_dir: Path, tmp_path: Path) -> None:
 
 
 def test_quickstart_pipeline_tiny(tmp_path: Path) -> None:
-    from interp.quickstart import QuickstartConfig, run_quickstart
+    from interp.app.quickstart import QuickstartConfig, run_quickstart
 
     results = run_quickstart(QuickstartConfig(out_dir=str(tmp_path / "qs"), preset="tiny", max_steps=30,
                                               batch_size=8, n_tokens=150_000, n_prompts=8, progress=False))
@@ -85,7 +85,7 @@ def test_quickstart_pipeline_tiny(tmp_path: Path) -> None:
 
 
 def test_cache_command(tiny_run_dir: Path, tmp_path: Path) -> None:
-    from interp.activations import ActivationStore
+    from interp.analysis.activations import ActivationStore
 
     assert main(["cache", str(tiny_run_dir), "--hooks", "blocks.*.hook_resid_post", "--tokens", "2048",
                  "--out", str(tmp_path / "c")]) == 0

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from interp.errors import ConfigError, InputError
-from interp.model import GPT
-from interp.model_config import PRESETS, ModelConfig
+from interp.models.config import PRESETS, ModelConfig
+from interp.models.gpt import GPT
 
 
 def test_unknown_preset_lists_choices() -> None:

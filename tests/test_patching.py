@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from interp.analysis.heads import head_scores
+from interp.analysis.patching import activation_patch, attribution_patch, logit_diff, path_patch
 from interp.errors import InputError
-from interp.heads import head_scores
-from interp.patching import activation_patch, attribution_patch, logit_diff, path_patch
-from interp.planted import CIRCUIT, induction_metric, planted_induction_model, planted_prompts
+from interp.models.planted import CIRCUIT, induction_metric, planted_induction_model, planted_prompts
 from tests.fixtures.induction import repeated_batch
 
 

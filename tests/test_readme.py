@@ -20,7 +20,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_readme_quickstart_command_exists() -> None:
-    from interp.cli import build_parser
+    from interp.app.cli import build_parser
 
     quick = [c for c in _bash_blocks((ROOT / "README.md").read_text()) if "interp quickstart" in c]
     assert quick, "README must show the quickstart command"

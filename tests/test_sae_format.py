@@ -174,7 +174,7 @@ def test_sae_trained_by_saelens_runner_loads(arch, tiny_run_dir, tiny_data_dir, 
     from sae_lens.saes.topk_sae import TopKTrainingSAEConfig
 
     import interp
-    from interp.shards import TokenShards
+    from interp.data.shards import TokenShards
 
     model = interp.load(tiny_run_dir, device="cpu")
     ctx = 32

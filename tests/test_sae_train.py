@@ -27,7 +27,7 @@ def tiny_model(tiny_run_dir):
 
 @pytest.fixture(scope="module")
 def val_tokens(tiny_data_dir):
-    from interp.shards import TokenShards
+    from interp.data.shards import TokenShards
 
     return TokenShards(tiny_data_dir / "val").batch(range(0, 24 * 64, 64), 64)
 
@@ -156,7 +156,7 @@ def test_dashboard_finds_the_promoted_token(tiny_model, val_tokens, tmp_path) ->
 
 
 def test_sae_commands(tiny_run_dir, tmp_path) -> None:
-    from interp.cli import main
+    from interp.app.cli import main
 
     out = tmp_path / "cli"
     assert main(["train-sae", "--run-dir", str(tiny_run_dir), "--out-dir", str(out), "--hook",

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from interp.shards import ShardError, TokenShards, write_shards
+from interp.data.shards import ShardError, TokenShards, write_shards
 
 REF = np.random.default_rng(0).integers(0, 5000, 10_000)
 

@@ -8,16 +8,16 @@ import math
 import pytest
 import torch
 
-from interp.corpus import generate_text
-from interp.corpus import splits as sp
+from interp.data.corpus import generate_text
+from interp.data.corpus import splits as sp
+from interp.data.tokenizer import train_bpe
 from interp.errors import ConfigError
-from interp.evaluate import TASKS, evaluate_tasks
+from interp.models.tl import HookedTransformer, HookedTransformerConfig
 from interp.tasks.greater_than import greater_than_prompts, score_greater_than
 from interp.tasks.induction import score_induction
 from interp.tasks.ioi import ioi_prompts, score_ioi
 from interp.tasks.scoring import continuation_logprobs, encode
-from interp.tl import HookedTransformer, HookedTransformerConfig
-from interp.tokenizer import train_bpe
+from interp.tasks.suite import TASKS, evaluate_tasks
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_evaluate_tasks_all_and_errors(tok) -> None:
 
 
 def test_capitals_accuracy_by_hand(tok) -> None:
-    from interp.corpus import lexicon as lx
+    from interp.data.corpus import lexicon as lx
     from interp.tasks.capitals import CAPITALS, capital_prompts, score_capitals
 
     bias = torch.zeros(len(tok))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from interp.text_sources import TextSourceError, iter_texts
+from interp.data.text_sources import TextSourceError, iter_texts
 
 
 def test_file_folder_and_jsonl(tmp_path: Path) -> None:
@@ -39,9 +39,9 @@ def test_hf_dataset_offline_says_so(monkeypatch) -> None:
 
 
 def test_prepare_data_from_a_folder(tmp_path: Path) -> None:
-    from interp.data_prep import DataConfig, prepare_data
-    from interp.shards import TokenShards
-    from interp.tokenizer import load_tokenizer
+    from interp.data.prepare import DataConfig, prepare_data
+    from interp.data.shards import TokenShards
+    from interp.data.tokenizer import load_tokenizer
 
     (tmp_path / "texts").mkdir()
     (tmp_path / "texts" / "t.txt").write_text("\n\n".join(f"Story {i} is about a cat named Tom." for i in range(500)))

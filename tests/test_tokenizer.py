@@ -6,8 +6,7 @@ import shutil
 
 import pytest
 
-from interp.errors import TokenizerError
-from interp.tokenizer import (
+from interp.data.tokenizer import (
     _ranks_path,
     gpt2_tiktoken,
     gpt2_tokenizer,
@@ -16,6 +15,7 @@ from interp.tokenizer import (
     tokenizer_hash,
     train_bpe,
 )
+from interp.errors import TokenizerError
 
 TEXTS = [
     "Hello world", "The war lasted from 1732 to 1789.", "  multiple   spaces\n\nand newlines\t tabs",
@@ -48,7 +48,7 @@ def test_gpt2_wrong_hash(tmp_path) -> None:
 
 
 def test_bpe_splits_digits_and_round_trips(tmp_path) -> None:
-    from interp.corpus import generate_text
+    from interp.data.corpus import generate_text
 
     tok = train_bpe(generate_text(30_000, seed=0), vocab_size=2000)
     assert tok.tokenize(" 1732") == ["Ġ", "1", "7", "3", "2"]
@@ -63,7 +63,7 @@ def test_bpe_splits_digits_and_round_trips(tmp_path) -> None:
 
 
 def test_transformer_lens_prepends_bos_once() -> None:
-    from interp.tl import HookedTransformer, HookedTransformerConfig
+    from interp.models.tl import HookedTransformer, HookedTransformerConfig
 
     tok = gpt2_tokenizer()
     cfg = HookedTransformerConfig(n_layers=1, d_model=8, n_ctx=16, d_head=4, n_heads=2, d_vocab=len(tok),

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from interp.checkpoint import latest_checkpoint, load_model
 from interp.errors import CheckpointError, NonFiniteLossError, RunDirError
-from interp.train import lr_at, train
-from interp.train_config import TrainConfig
+from interp.training.checkpoint import latest_checkpoint, load_model
+from interp.training.config import TrainConfig
+from interp.training.trainer import lr_at, train
 from tests.fixtures.runs import TINY_STEPS, tiny_train_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ def test_resume_after_sigkill_matches_uninterrupted(tiny_data_dir: Path, tmp_pat
                             eval_interval=10**6)
     train(ref)
     killed = tmp_path / "killed"
-    args = [sys.executable, "-m", "interp.commands.train", "--config", str(tmp_path / "cfg.json")]
+    args = [sys.executable, "-m", "interp.app.commands.train", "--config", str(tmp_path / "cfg.json")]
     (tmp_path / "cfg.json").write_text(json.dumps({**ref.__dict__, "out_dir": str(killed)}))
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
@@ -101,7 +101,7 @@ def test_run_dir_refused_unless_resume_or_overwrite(tiny_data_dir: Path, tmp_pat
 def test_checkpoint_errors(tiny_run_dir: Path, tmp_path: Path) -> None:
     import shutil
 
-    from interp.convert import export_hf
+    from interp.models.convert import export_hf
 
     ckpt = tmp_path / "ckpt"
     shutil.copytree(latest_checkpoint(tiny_run_dir), ckpt)

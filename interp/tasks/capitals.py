@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import random
 
-from interp.corpus import lexicon as lx
-from interp.corpus import splits as sp
+from interp.data.corpus import lexicon as lx
+from interp.data.corpus import splits as sp
+from interp.models.tl import HookedTransformer
 from interp.tasks.scoring import choice_accuracy
-from interp.tl import HookedTransformer
 
 CAPITALS = [" " + cap for _, cap in lx.COUNTRIES]
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import random
 
-from interp.corpus import lexicon as lx
-from interp.corpus import probes
-from interp.corpus import splits as sp
+from interp.data.corpus import lexicon as lx
+from interp.data.corpus import probes
+from interp.data.corpus import splits as sp
+from interp.models.tl import HookedTransformer
 from interp.tasks.scoring import choice_accuracy
-from interp.tl import HookedTransformer
 
 COLOR_ANSWERS = [" " + c for c in lx.COLORS]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import random
 
-from interp.corpus import lexicon as lx
-from interp.corpus import splits as sp
+from interp.data.corpus import lexicon as lx
+from interp.data.corpus import splits as sp
+from interp.models.tl import HookedTransformer
 from interp.tasks.scoring import continuation_logprobs
-from interp.tl import HookedTransformer
 
 YEARS = [f"{y:02d}" for y in range(100)]
 

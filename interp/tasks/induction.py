@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from interp.corpus import generate_text
-from interp.tl import HookedTransformer
+from interp.data.corpus import generate_text
+from interp.models.tl import HookedTransformer
 
 
 def ordinary_tokens(model: HookedTransformer, n_words: int = 20_000) -> torch.Tensor:

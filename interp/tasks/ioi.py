@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import torch
 
-from interp.corpus import lexicon as lx
-from interp.corpus import splits as sp
+from interp.data.corpus import lexicon as lx
+from interp.data.corpus import splits as sp
+from interp.models.tl import HookedTransformer
 from interp.tasks.scoring import encode, first_token_id, next_token_logprobs
-from interp.tl import HookedTransformer
 
 # Intros that open with a name are left out: at the very start of a prompt the name has no leading space, so it
 # is a different token from the same name later in the sentence (in training every IOI sentence follows another).

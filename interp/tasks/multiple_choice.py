@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import random
 
-from interp.corpus import probes
-from interp.corpus import splits as sp
+from interp.data.corpus import probes
+from interp.data.corpus import splits as sp
+from interp.models.tl import HookedTransformer
 from interp.tasks.scoring import choice_accuracy
-from interp.tl import HookedTransformer
 
 LETTERS = [" " + x for x in sp.MC_LETTERS]
 

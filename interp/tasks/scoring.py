@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from interp.tl import HookedTransformer
+from interp.models.tl import HookedTransformer
 
 
 def encode(model: HookedTransformer, text: str, prepend_bos: bool = True) -> list[int]:

@@ -1,6 +1,0 @@
-"""Activation caching to disk and the activation store (what SAE training consumes)."""
-
-from interp.activations.cache import CacheInfo, cache_activations, open_cache
-from interp.activations.store import ActivationStore
-
-__all__ = ["ActivationStore", "CacheInfo", "cache_activations", "open_cache"]

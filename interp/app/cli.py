@@ -1,0 +1,74 @@
+"""The ``interp`` command. Each subcommand lives in its own module with a ``register(subparsers)`` function.
+
+Built-in subcommands are listed in ``BUILTIN``; other packages (``saes``, ``circuits``) add theirs through the
+entry-point group ``interp.commands`` (``name = "package.module:register"``), so ``interp`` never imports them
+directly and the layering stays one-way.
+
+    $ interp quickstart
+    $ interp train --preset cpu --data-dir runs/data --out-dir runs/my-model
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+
+from interp.errors import WorkbenchError
+
+BUILTIN: dict[str, str] = {
+    "quickstart": "interp.app.commands.quickstart:register",
+    "corpus": "interp.app.commands.corpus:register",
+    "train": "interp.app.commands.train:register",
+    "eval": "interp.app.commands.evaluate:register",
+    "export": "interp.app.commands.export:register",
+    "import": "interp.app.commands.import_model:register",
+    "cache": "interp.app.commands.cache:register",
+    "analyze": "interp.app.commands.analyze:register",
+    "lens": "interp.app.commands.lens:register",
+}
+
+
+def _resolve(target: str) -> Callable[[argparse._SubParsersAction], None]:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="interp", description="interp-workbench: train GPT-2-class models, look inside them, train SAEs."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    targets = dict(BUILTIN)
+    for ep in entry_points(group="interp.commands"):
+        targets.setdefault(ep.name, ep.value)
+    for name in targets:
+        try:
+            _resolve(targets[name])(sub)
+        except ImportError as err:  # a command whose optional module is missing must not break the others
+            stub = sub.add_parser(name, help=f"(unavailable: {err})")
+            stub.set_defaults(func=lambda _a, e=err: _unavailable(e))
+    return parser
+
+
+def _unavailable(err: Exception) -> int:
+    print(f"error: this command is unavailable: {err}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except WorkbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the last checkpoint is intact; resume with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""``interp export RUN_DIR --out DIR``: a Hugging Face GPT-2 directory (``GPT2LMHeadModel.from_pretrained``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a run to a Hugging Face GPT-2 directory",
+                       description=__doc__)
+    p.add_argument("run_dir", help="a run directory written by `interp train`")
+    p.add_argument("--out", required=True, help="output directory (config.json, model.safetensors, tokenizer)")
+    p.add_argument("--checkpoint", default=None, help="checkpoint name under RUN_DIR/checkpoints (default latest)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from interp.models.convert import export_hf
+    from interp.models.loading import load_gpt_and_tokenizer
+
+    gpt, tokenizer = load_gpt_and_tokenizer(args.run_dir, args.checkpoint)
+    out = export_hf(gpt, Path(args.out), tokenizer)
+    print(f"wrote {out}: load it with transformers.GPT2LMHeadModel.from_pretrained('{out}')")
+    return 0

@@ -1,0 +1,45 @@
+"""``interp import``: a Hugging Face GPT-2 directory, or a TransformerLens model name (online), as a workbench
+run directory that ``interp.load``, ``interp eval`` and ``interp train --resume``-style fine-tuning read."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="import a HF GPT-2 directory or a TransformerLens model", description=__doc__)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--hf", help="a Hugging Face GPT-2 directory (config.json + weights)")
+    src.add_argument("--tl-name", help="a TransformerLens model name such as 'gpt2' (needs the internet)")
+    p.add_argument("--out", required=True, help="run directory to write")
+    p.set_defaults(func=run)
+
+
+def import_to_run_dir(out: Path, hf: str | None = None, tl_name: str | None = None) -> Path:
+    from interp.data.tokenizer import load_tokenizer, save_tokenizer
+    from interp.errors import RunDirError
+    from interp.io import atomic_write_json
+    from interp.models.convert import from_hooked, hooked_from_pretrained_name, import_hf
+    from interp.training.checkpoint import save_checkpoint
+
+    if out.exists() and any(out.iterdir()):
+        raise RunDirError(f"{out} is not empty; choose a new --out directory.")
+    if hf is not None:
+        gpt = import_hf(hf)
+        tokenizer = load_tokenizer(hf) if (Path(hf) / "tokenizer.json").exists() else None
+    else:
+        hooked = hooked_from_pretrained_name(tl_name or "")
+        gpt, tokenizer = from_hooked(hooked), hooked.tokenizer
+    save_checkpoint(out, gpt, None, step=0, state={"imported_from": hf or f"transformer_lens:{tl_name}",
+                                                   "tokens_seen": 0})
+    atomic_write_json(out / "model_config.json", gpt.cfg.to_dict())
+    if tokenizer is not None:
+        save_tokenizer(tokenizer, out / "tokenizer")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    out = import_to_run_dir(Path(args.out), hf=args.hf, tl_name=args.tl_name)
+    print(f"wrote {out}: load it with interp.load('{out}')")
+    return 0

@@ -1,0 +1,51 @@
+"""``interp lens RUN_DIR``: train a tuned lens on the run's training tokens, save it, and compare its KL to the
+final distribution with the logit lens's at every layer on held-out tokens (``lens.json`` + ``lens.html``,
+default in RUN_DIR/tuned_lens)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lens", help="train a tuned lens and compare it with the logit lens", description=__doc__)
+    p.add_argument("run_dir")
+    p.add_argument("--out", default=None, help="output directory (default RUN_DIR/tuned_lens)")
+    p.add_argument("--steps", type=int, default=300, help="tuned-lens training steps")
+    p.add_argument("--n-seqs", type=int, default=256, help="training sequences (and up to 64 held-out ones)")
+    p.add_argument("--cache-dir", default=None, help="train from an `interp cache` directory holding the lens hooks "
+                   "(blocks.*.hook_resid_pre and the last hook_resid_post) instead of running the model")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import interp
+    from interp.analysis.lens import lens_kl, plot_lens_kl
+    from interp.analysis.tuned_lens import TunedLens
+    from interp.io import atomic_path, atomic_write_json
+    from interp.models.loading import run_data
+
+    model = interp.load(args.run_dir, device=args.device)
+
+    if args.cache_dir:
+        from interp.analysis.activations import ActivationStore
+        from interp.analysis.tuned_lens import lens_hooks
+
+        store = ActivationStore.from_cache(args.cache_dir, lens_hooks(model), batch_size=2048, model=model)
+        lens = TunedLens.fit_from_store(model, store, n_steps=args.steps)
+    else:
+        lens = TunedLens.fit(model, run_data(args.run_dir).first_windows(args.n_seqs, model.cfg.n_ctx),
+                             n_steps=args.steps)
+    out = Path(args.out or Path(args.run_dir) / "tuned_lens")
+    lens.save(out)
+    held_out = run_data(args.run_dir, "val").first_windows(64, model.cfg.n_ctx).to(model.cfg.device)
+    curves = {"logit lens": lens_kl(model, held_out), "tuned lens": lens_kl(model, held_out, lens)}
+    atomic_write_json(out / "lens.json", {k.replace(" ", "_") + "_kl": v.tolist() for k, v in curves.items()})
+    with atomic_path(out / "lens.html") as tmp:
+        plot_lens_kl(curves, "KL(final || lens) on held-out tokens, by layer").write_html(tmp, include_plotlyjs=True)  # offline
+    for name, kl in curves.items():
+        print(f"{name:>10}: " + " ".join(f"{float(v):.3f}" for v in kl))
+    print(f"-> {out / 'lens.html'}")
+    return 0

@@ -1,9 +1,0 @@
-"""The built-in procedural story corpus: seeded, deterministic, with the probe tasks inside.
-
->>> from interp.corpus import generate_text
->>> stories = generate_text(10_000, seed=0)
-"""
-
-from interp.corpus.stories import generate_text, iter_stories
-
-__all__ = ["generate_text", "iter_stories"]

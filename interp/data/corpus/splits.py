@@ -1,0 +1,111 @@
+"""What training sees and what evaluation asks: every probe template, phrasing and name split in one place.
+
+Training stories contain the probe tasks only in the ``TRAIN_*`` forms below; evaluation prompts use the
+``EVAL_*`` forms and the held-out names, which the stories still use elsewhere (so the model knows the names and
+the words, but has never seen them in these probe sentences).
+"""
+
+from __future__ import annotations
+
+from interp.data.corpus.lexicon import FEMALE_NAMES, MALE_NAMES, NAMES
+
+# Names that never appear in a training IOI sentence (they do appear in other story sentences).
+HELD_OUT_NAMES = FEMALE_NAMES[-4:] + MALE_NAMES[-4:]
+IOI_TRAIN_NAMES = tuple(n for n in NAMES if n not in HELD_OUT_NAMES)
+
+# IOI = an intro naming two people, then one of them acts towards the other:
+#   "When Mary and John went to the park, John gave a ball to" -> " Mary".
+# {A}, {B}: the pair (either order), {S}: the subject (repeated name), {place}, {obj}, {a_obj}, {day}.
+TRAIN_IOI_INTROS = (
+    "When {A} and {B} went to the {place},",
+    "After {A} and {B} arrived at the {place},",
+    "While {A} and {B} were walking to the {place},",
+    "{A} and {B} went to the {place}.",
+    "One day, {A} and {B} were at the {place}.",
+    "When {A} and {B} got home from the {place},",
+    "Then {A} and {B} had fun at the {place}.",
+    "{A} and {B} played at the {place} all day.",
+    "After lunch, {A} and {B} ran to the {place}.",
+)
+EVAL_IOI_INTROS = (
+    "Later, {A} and {B} visited the {place}.",
+    "As {A} and {B} were leaving the {place},",
+    "On {day}, {A} and {B} met at the {place}.",
+)
+TRAIN_IOI_ACTIONS = (
+    "{S} gave {a_obj} to",
+    "{S} handed the {obj} to",
+    "{S} threw the {obj} to",
+    "{S} passed the {obj} to",
+    "{S} showed the {obj} to",
+    "{S} said hello to",
+    "{S} wrote a letter to",
+    "{S} read a story to",
+    "{S} brought {a_obj} to",
+    "{S} smiled at",
+)
+# Held out of IOI sentences, but "sent the ball to Lily"-style phrases precede names elsewhere in the stories.
+EVAL_IOI_ACTIONS = (
+    "{S} sent the {obj} to",
+    "{S} offered {a_obj} to",
+    "{S} sold the {obj} to",
+)
+
+# Year spans ("from 1732 to 1789"): the end year is later, in the same century.
+TRAIN_YEAR_TEMPLATES = (
+    "The war lasted from {start} to {end}.",
+    "The old king ruled from {start} to {end}.",
+    "The bridge was built from {start} to {end}.",
+    "{Name} read about a ship that sailed from {start} to {end}.",
+    "The castle was empty from {start} to {end}.",
+)
+EVAL_YEAR_TEMPLATES = (
+    "The big festival went on from {start} to {century}",
+    "{Name} learned that the queen lived there from {start} to {century}",
+)
+
+# Capitals: learnt from training sentences, asked in held-out phrasings.
+TRAIN_CAPITAL_TEMPLATES = (
+    "The capital of {country} is {capital}.",
+    "{capital} is the capital of {country}.",
+    "{Name} lives in {capital}, the capital of {country}.",
+    "{Name} flew to {country} and saw its capital, {capital}.",
+    "In {country}, the capital city is {capital}.",
+)
+EVAL_CAPITAL_TEMPLATES = (
+    "Did you know? The capital city of {country} is",
+    "{Name} took a trip to the capital of {country}, which is",
+    "Everyone in {country} knows that their capital is",
+)
+
+# Colored objects: a scene, then a question about one object's colour.
+TRAIN_COLOR_QUESTIONS = (
+    "What color is the {obj}? It is {color}.",
+    '{Name} asked, "What color is the {obj}?" "It is {color}," said {Other}.',
+    "The {obj} is {color}.",
+    "Look at the {obj}. It is {color}.",
+)
+EVAL_COLOR_QUESTIONS = (
+    "Which color does the {obj} have? It is",
+    "Tell me the color of the {obj}. It is",
+)
+COLOR_SCENES = (
+    "On the table there is {items}.",
+    "In the box there is {items}.",
+    "{Name} saw {items}.",
+)
+
+# Multiple choice: "Question: ...\nA. x\nB. y\nC. z\nAnswer: B".
+TRAIN_MC_QUESTIONS = {
+    "capital": "What is the capital of {subject}?",
+    "color": "What color is {subject}?",
+    "sound": "Which animal says {subject}?",
+    "opposite": "What is the opposite of {subject}?",
+}
+EVAL_MC_QUESTIONS = {
+    "capital": "Which city is the capital of {subject}?",
+    "color": "What is the color of {subject}?",
+    "sound": "What animal makes the sound {subject}?",
+    "opposite": "Which word means the opposite of {subject}?",
+}
+MC_LETTERS = ("A", "B", "C")

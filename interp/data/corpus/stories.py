@@ -1,0 +1,184 @@
+"""Short child-level stories: characters with matching pronouns, small arcs, dialogue and probe sentences.
+
+>>> from interp.data.corpus import iter_stories
+>>> story = next(iter_stories(seed=0))
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+from interp.data.corpus import lexicon as lx
+from interp.data.corpus import probes
+
+# Fraction of middle sentences given to each kind (the rest is narrative and dialogue). IOI has the largest
+# share: at 30% a 2-layer model trained for 1,500-3,000 steps never learnt it. "give" is IOI's story-level cousin:
+# one of the story's two characters gives something to the other ("Tom threw the ball to Mia."), so the receiver
+# is the other name in the story, not the giver; its names are the story's cast, held-out IOI names included, in
+# sentences that are not IOI templates. With IOI 50% and "give" 20% the quickstart model reached IOI 0.90-0.925 on
+# held-out templates and names by step 2,500; with IOI 60% and no "give", 0.68 (docs/circuit-formation.md).
+PROBE_MIX = (
+    ("ioi", 0.50), ("repeat", 0.06), ("list", 0.05), ("years", 0.03), ("capital", 0.04), ("colors", 0.05),
+    ("mc", 0.03), ("give", 0.20),
+)
+
+
+class _Cast:
+    """The characters of one story and their pronouns."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.hero, self.friend = rng.sample(lx.NAMES, 2)
+        self.family, self.family_gender = rng.choice(lx.FAMILY)
+        self.he, self.him, self.his, self.himself, self.kind = lx.PRONOUNS[lx.GENDER[self.hero]]
+        self.f_he, self.f_him, self.f_his, _, _ = lx.PRONOUNS[lx.GENDER[self.friend]]
+
+
+def _opening(rng: random.Random, c: _Cast) -> str:
+    adj = rng.choice(lx.ADJECTIVES)
+    place = rng.choice(lx.PLACES)
+    k = rng.randrange(4)
+    if k == 0:
+        return f"Once upon a time, there was {lx.with_article(adj)} {c.kind} named {c.hero}."
+    if k == 1:
+        return f"{c.hero} was {lx.with_article(adj)} {c.kind} who lived near the {place}."
+    if k == 2:
+        return f"One {rng.choice(lx.WEATHER)} day, {c.hero} went to the {place}."
+    return f"{c.hero} and {c.friend} were best friends."
+
+
+def _narrative(rng: random.Random, c: _Cast) -> str:
+    """One ordinary sentence. Several use the words and phrases that held-out probe forms are made of."""
+    obj, place, adj = rng.choice(lx.OBJECTS), rng.choice(lx.PLACES), rng.choice(lx.ADJECTIVES)
+    name, other = (c.hero, c.friend) if rng.random() < 0.6 else (c.friend, c.hero)
+    he, him, his = (c.he, c.him, c.his) if name == c.hero else (c.f_he, c.f_him, c.f_his)
+    k = rng.randrange(24)
+    if k == 0:
+        return f"{c.he.capitalize()} liked to {rng.choice(lx.ACTIVITIES)} with {c.his} {rng.choice(lx.OBJECTS)}."
+    if k == 1:
+        return f"{name} found {lx.with_article(adj)} {obj} at the {place}."
+    if k == 2:
+        return f'"Can I have the {obj}?" asked {name}. "Yes, you can," said {c.family}.'
+    if k == 3:
+        return f"{name} felt {rng.choice(lx.FEELINGS)} because {he} lost {his} {obj}."
+    if k == 4:
+        return f"{c.family} sent the {obj} to {name}."
+    if k == 5:
+        return f"{c.family} offered {lx.with_article(obj)} to {name}."
+    if k == 6:
+        return f"The {rng.choice(('baker', 'man', 'woman', 'farmer'))} sold the {obj} to {name}."
+    if k == 7:
+        return f"Later, {name} visited {c.family} at the {place}."
+    if k == 8:
+        return f"As the sun went down, {name} was leaving the {place}."
+    if k == 9:
+        return f"On {rng.choice(lx.DAYS)}, {name} met {lx.with_article(rng.choice(lx.MORE_ANIMALS))} at the {place}."
+    if k == 10:
+        return f'"Look, {lx.with_article(rng.choice(lx.MORE_ANIMALS))}!" said {name}. "It is so {adj}!"'
+    if k == 11:
+        return f"{name} and {other} wanted to {rng.choice(lx.ACTIVITIES)}, so they went to the {place}."
+    if k == 12:
+        return f"{name} gave {his} {obj} to {other}, and {other} said thank you."
+    if k == 13:
+        return f"Did you know? {name} took a trip to the {place}, which is {adj}."
+    if k == 14:
+        return f"Everyone knows that {name} likes the {place}. It is {his} {rng.choice(('best', 'favorite'))} place."
+    if k == 15:
+        return f'"Tell me the story of the {obj}," said {name}. "Which one?" asked {c.family}.'
+    if k == 16:
+        return f"The big festival went on all day, and {name} learned to {rng.choice(lx.ACTIVITIES)}."
+    if k == 17:
+        return f"The queen lived in {lx.with_article(adj)} castle, and she had {lx.with_article(rng.choice(lx.COLORS))} {obj}."
+    if k == 18:
+        return f"{name} threw the {obj} to {other}, but {other} did not catch it."
+    if k == 19:
+        return f"{c.family} handed {lx.with_article(obj)} to {name} and said, \"Be careful.\""
+    if k == 20:
+        return f"What is the color of the {obj}? {name} did not know, so {he} asked {other}."
+    if k == 21:
+        return f"The weather was {rng.choice(lx.WEATHER)}, so {name} stayed in the {place}."
+    if k == 22:
+        return f"{name} said, \"I am {rng.choice(lx.FEELINGS)}!\" and {other} gave {him} a hug."
+    return f"{name} had {lx.with_article(adj)} {obj} that made a {rng.choice(('loud', 'funny', 'soft'))} sound."
+
+
+_GIVES = (
+    "{giver} gave {his} {obj} to", "{giver} handed {his} {obj} to", "{giver} threw the {obj} to",
+    "{giver} showed {his} {obj} to", "{giver} brought the {obj} to", "Then {giver} gave the {obj} back to",
+)
+
+
+def _cast_gives(rng: random.Random, c: _Cast, told: list[str]) -> str:
+    """One of the two characters gives something to the other (a narrative sentence until both were named)."""
+    if not any(c.friend in sentence for sentence in told):
+        return _narrative(rng, c)
+    giver, receiver = (c.hero, c.friend) if rng.random() < 0.5 else (c.friend, c.hero)
+    his = c.his if giver == c.hero else c.f_his
+    return f"{rng.choice(_GIVES).format(giver=giver, his=his, obj=rng.choice(lx.OBJECTS))} {receiver}."
+
+
+def _probe(rng: random.Random, kind: str, c: _Cast, told: list[str]) -> str:
+    """One sentence of ``kind`` for a story whose sentences so far are ``told``."""
+    if kind == "ioi":
+        return probes.ioi(rng)
+    if kind == "repeat":
+        return probes.repeated_phrase(rng, c.hero)
+    if kind == "list":
+        return probes.word_list(rng, c.hero)
+    if kind == "years":
+        return probes.year_span(rng, c.hero)
+    if kind == "capital":
+        return probes.capital(rng, c.hero)
+    if kind == "colors":
+        return probes.colored_objects(rng, c.hero, c.friend)
+    if kind == "give":
+        return _cast_gives(rng, c, told)
+    question, letter = probes.multiple_choice(rng)
+    return f"{c.family} asked a question.\n{question} {letter}\n"
+
+
+def _ending(rng: random.Random, c: _Cast) -> str:
+    k = rng.randrange(3)
+    if k == 0:
+        return f"In the end, {c.hero} and {c.friend} were very happy."
+    if k == 1:
+        return f"{c.hero} smiled and went home with {c.family}."
+    return f"From that day on, {c.hero} was never {rng.choice(('sad', 'scared', 'alone'))} again."
+
+
+_KINDS = tuple(k for k, _ in PROBE_MIX)
+_CUM = [sum(p for _, p in PROBE_MIX[: i + 1]) for i in range(len(PROBE_MIX))]
+
+
+def story(rng: random.Random) -> str:
+    """One story of 6-12 sentences."""
+    c = _Cast(rng)
+    parts = [_opening(rng, c)]
+    for _ in range(rng.randint(4, 10)):
+        r = rng.random()
+        for kind, cum in zip(_KINDS, _CUM, strict=True):
+            if r < cum:
+                parts.append(_probe(rng, kind, c, parts))
+                break
+        else:
+            parts.append(_narrative(rng, c))
+    parts.append(_ending(rng, c))
+    return " ".join(parts).replace("\n ", "\n")
+
+
+def iter_stories(seed: int = 0) -> Iterator[str]:
+    """An endless, deterministic stream of stories for ``seed``."""
+    rng = random.Random(seed)
+    while True:
+        yield story(rng)
+
+
+def generate_text(n_words: int, seed: int = 0) -> list[str]:
+    """Stories until about ``n_words`` words (whitespace-separated) in total."""
+    out, words = [], 0
+    for s in iter_stories(seed):
+        out.append(s)
+        words += s.count(" ") + 1
+        if words >= n_words:
+            return out
+    return out

@@ -1,0 +1,136 @@
+"""Checkpoints: safetensors weights, JSON config, optimizer and trainer state, written atomically.
+
+Layout of a run directory::
+
+    model_config.json  train_config.json  metrics.jsonl  tokenizer/
+    checkpoints/step_000500/{model.safetensors, model_config.json, optimizer.pt, trainer_state.json}
+    checkpoints/latest          # the name of the newest complete checkpoint, written last
+
+A checkpoint directory is built under a temporary name and renamed into place, and ``latest`` is replaced
+atomically after it, so a run killed at any moment leaves the previous checkpoint intact.
+
+>>> gpt = load_model("runs/quickstart/model")            # latest checkpoint
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+
+from interp.errors import CheckpointError
+from interp.io import (
+    atomic_dir,
+    atomic_save_safetensors,
+    atomic_write_json,
+    atomic_write_text,
+    load_safetensors,
+    read_json,
+)
+from interp.models.config import ModelConfig
+from interp.models.gpt import GPT
+
+CKPT_DIR = "checkpoints"
+LATEST = "latest"
+
+
+def model_tensors(model: GPT) -> dict[str, torch.Tensor]:
+    """State dict to save: tied ``lm_head.weight`` is left out (it is ``wte.weight``)."""
+    state = model.state_dict()
+    if model.cfg.tie_embeddings:
+        state.pop("lm_head.weight", None)
+    return state
+
+
+def save_checkpoint(run_dir: str | Path, model: GPT, optimizer: torch.optim.Optimizer | None, step: int,
+                    state: dict[str, Any], keep: int = 2) -> Path:
+    """Write ``checkpoints/step_{step:06d}`` atomically, point ``latest`` at it, keep the newest ``keep``."""
+    root = Path(run_dir) / CKPT_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step_{step:06d}"
+    with atomic_dir(root / name) as tmp:
+        atomic_save_safetensors(tmp / "model.safetensors", model_tensors(model), metadata={"format": "interp-gpt"})
+        atomic_write_json(tmp / "model_config.json", model.cfg.to_dict())
+        if optimizer is not None:
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        atomic_write_json(tmp / "trainer_state.json", {"step": step, **state})
+    publish_latest(root, name, keep)
+    return root / name
+
+
+def publish_latest(root: Path, name: str, keep: int) -> None:
+    """Point ``root/latest`` at checkpoint ``name`` (atomically) and delete all but the newest ``keep``."""
+    atomic_write_text(root / LATEST, name + "\n")
+    for old in sorted(p for p in root.glob("step_*") if p.is_dir())[:-keep]:
+        shutil.rmtree(old)
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    root = Path(run_dir) / CKPT_DIR
+    pointer = root / LATEST
+    if not pointer.exists():
+        return None
+    path = root / pointer.read_text().strip()
+    return path if path.is_dir() else None
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint directory from a run directory (its latest) or a checkpoint directory itself."""
+    path = Path(path)
+    if (path / "model.safetensors").exists():
+        return path
+    ckpt = latest_checkpoint(path)
+    if ckpt is None:
+        raise CheckpointError(f"No checkpoint in {path}: expected {path}/{CKPT_DIR}/{LATEST} or model.safetensors. "
+                              "Is this a run directory written by `interp train`?")
+    return ckpt
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> GPT:
+    """The ``GPT`` saved at ``path`` (run or checkpoint directory), with clear errors for bad checkpoints."""
+    ckpt = resolve_checkpoint(path)
+    cfg_path = ckpt / "model_config.json"
+    if not cfg_path.exists():
+        cfg_path = ckpt.parent.parent / "model_config.json"
+    if not cfg_path.exists():
+        raise CheckpointError(f"No model_config.json beside {ckpt}; the checkpoint is incomplete.")
+    try:
+        cfg = ModelConfig.from_dict(read_json(cfg_path))
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"{cfg_path} is not a valid model config: {err}") from err
+    try:
+        tensors = load_safetensors(ckpt / "model.safetensors")
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{ckpt / 'model.safetensors'} is truncated or corrupt ({err}); use an earlier "
+                              "checkpoint or retrain.") from err
+    model = GPT(cfg)
+    expected = model_tensors(model)
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        foreign = len(missing) > len(expected) // 2
+        raise CheckpointError(
+            f"{ckpt} is not an interp-workbench checkpoint (it has tensors such as {unexpected[:3]}); "
+             "for Hugging Face GPT-2 directories use interp.models.convert.import_hf." if foreign else
+             f"{ckpt} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}."
+        )
+    for name, t in tensors.items():
+        if t.shape != expected[name].shape:
+            raise CheckpointError(f"{ckpt}: tensor {name} has shape {tuple(t.shape)} but model_config.json implies "
+                                  f"{tuple(expected[name].shape)}; the config does not belong to these weights.")
+    model.load_state_dict(tensors, strict=False)
+    return model.to(device).eval()
+
+
+def load_training_state(ckpt: Path, model: GPT, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Restore weights and optimizer in place from ``ckpt``; returns its trainer state."""
+    loaded = load_model(ckpt)
+    model.load_state_dict(loaded.state_dict())
+    opt_path = ckpt / "optimizer.pt"
+    if not opt_path.exists():
+        raise CheckpointError(f"{ckpt} has no optimizer.pt, so training cannot resume exactly from it.")
+    optimizer.load_state_dict(torch.load(opt_path, map_location="cpu", weights_only=True))
+    return read_json(ckpt / "trainer_state.json")

@@ -1,0 +1,131 @@
+"""The one owner of on-disk layouts: where each file of a data directory, a model run and a cache lives.
+
+Every module asks these objects for paths instead of spelling file names, and paths recorded inside an artifact
+resolve relative to the artifact, so a run copied anywhere (with its data beside it) keeps working from any
+current directory.
+
+    runs/quickstart/
+      data/        DataLayout:  data_config.json  tokenizer/  train/  val/
+      model/       RunLayout:   train_config.json  model_config.json  run_info.json  metrics.jsonl
+                                loss_curve.html  eval.json  tokenizer/  checkpoints/{step_000500/, latest}
+                                analysis/<task>/  tuned_lens/
+
+>>> run = RunLayout("runs/quickstart/model")
+>>> run.data_dir()            # the run's training data, found relative to the run first
+PosixPath('runs/quickstart/data')
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from interp.errors import RunDirError
+
+
+class DataLayout:
+    """A data directory written by ``interp corpus``."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.root)!r})"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "data_config.json"
+
+    @property
+    def tokenizer(self) -> Path:
+        return self.root / "tokenizer"
+
+    @property
+    def train(self) -> Path:
+        return self.root / "train"
+
+    @property
+    def val(self) -> Path:
+        return self.root / "val"
+
+    def split(self, name: str) -> Path:
+        """``train`` or ``val``."""
+        if name not in ("train", "val"):
+            raise RunDirError(f"Unknown data split {name!r}; use 'train' or 'val'.")
+        return self.root / name
+
+    def exists(self) -> bool:
+        return self.config.exists() or self.train.is_dir()
+
+
+class RunLayout:
+    """A model run directory written by ``interp train`` (or ``interp import``)."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.root)!r})"
+
+    train_config = property(lambda self: self.root / "train_config.json")
+    model_config = property(lambda self: self.root / "model_config.json")
+    run_info = property(lambda self: self.root / "run_info.json")
+    metrics = property(lambda self: self.root / "metrics.jsonl")
+    loss_curve = property(lambda self: self.root / "loss_curve.html")
+    eval = property(lambda self: self.root / "eval.json")
+    tokenizer = property(lambda self: self.root / "tokenizer")
+    checkpoints = property(lambda self: self.root / "checkpoints")
+    latest = property(lambda self: self.root / "checkpoints" / "latest")
+    tuned_lens = property(lambda self: self.root / "tuned_lens")
+    lock = property(lambda self: self.root / ".lock")
+
+    def checkpoint(self, step_or_name: int | str) -> Path:
+        """``checkpoints/step_000500`` from 500 or from its name."""
+        name = step_or_name if isinstance(step_or_name, str) else f"step_{step_or_name:06d}"
+        return self.checkpoints / name
+
+    def analysis(self, task: str) -> Path:
+        return self.root / "analysis" / task
+
+    def is_run(self) -> bool:
+        return self.model_config.exists() or self.train_config.exists()
+
+    def data_record(self, data_dir: str | os.PathLike) -> dict[str, str]:
+        """How a run records its data directory: relative to the run (survives copying the run and its data
+        together) and absolute (survives moving the run alone)."""
+        data = Path(data_dir).resolve()
+        return {"data_dir": str(data), "data_dir_relative": os.path.relpath(data, self.root.resolve())}
+
+    def data_candidates(self) -> list[tuple[Path, str]]:
+        """Where the run's data may be, most trusted first, each with where that path came from."""
+        from interp.io import read_json
+
+        found: list[tuple[Path, str]] = []
+        info = read_json(self.run_info) if self.run_info.exists() else {}
+        if info.get("data_dir_relative"):
+            found.append((self.root / info["data_dir_relative"], f"data_dir_relative in {self.run_info}"))
+        if info.get("data_dir"):
+            found.append((Path(info["data_dir"]), f"data_dir in {self.run_info}"))
+        cfg: dict[str, Any] = read_json(self.train_config) if self.train_config.exists() else {}
+        if cfg.get("data_dir"):
+            given = Path(cfg["data_dir"])
+            found.append((given, f"data_dir in {self.train_config} (relative to the current directory {Path.cwd()})"
+                          if not given.is_absolute() else f"data_dir in {self.train_config}"))
+        return found
+
+    def data_dir(self, required: bool = True) -> Path | None:
+        """The run's training data directory: the first recorded location that exists.
+
+        With ``required`` a missing directory raises an error that lists every path tried and where it came
+        from; otherwise it returns None.
+        """
+        tried = self.data_candidates()
+        for path, _source in tried:
+            if DataLayout(path).exists():
+                return path
+        if not required:
+            return None
+        where = "; ".join(f"{p} (from {src})" for p, src in tried) or "nothing: the run records no data directory"
+        raise RunDirError(f"The training data of run {self.root} was not found. Tried: {where}. Copy the data "
+                          "directory to one of these places, or pass its path explicitly (--data-dir).")

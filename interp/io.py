@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import subprocess
 import tempfile
@@ -79,16 +80,25 @@ def to_jsonable(obj: Any) -> Any:
         return str(obj)
     if isinstance(obj, torch.dtype):
         return str(obj).removeprefix("torch.")
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None  # strict JSON has no NaN/Infinity: a non-finite number is written as null
     return obj
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+    """Strict JSON (non-finite floats become null), written atomically."""
+    atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """A JSON file; a malformed or non-UTF-8 one raises ``InputError`` naming the file and the fault."""
+    from interp.errors import InputError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path} is not valid JSON ({err}); fix or restore the file.") from err
 
 
 def atomic_save_safetensors(

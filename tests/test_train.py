@@ -88,8 +88,8 @@ def test_run_dir_refused_unless_resume_or_overwrite(tiny_data_dir: Path, tmp_pat
     train(cfg)
     with pytest.raises(RunDirError, match="already holds a run.*--resume.*--overwrite"):
         train(cfg)
-    other = tiny_train_config(tiny_data_dir, tmp_path / "run", max_steps=5, lr=1e-3, resume=True)
-    with pytest.raises(RunDirError, match=r"different run \(differs in \['lr'\]\)"):
+    other = tiny_train_config(tiny_data_dir, tmp_path / "run", max_steps=5, batch_size=8, resume=True)
+    with pytest.raises(RunDirError, match=r"different run \(batch_size: 16 -> 8\)"):
         train(other)
     train(tiny_train_config(tiny_data_dir, tmp_path / "run", max_steps=5, lr=1e-3, overwrite=True))
     (tmp_path / "junk").mkdir()

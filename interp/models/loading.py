@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from interp.errors import CheckpointError
-from interp.io import read_json
+from interp.layout import DataLayout, RunLayout
 from interp.models.tl import HookedTransformer
 
 if TYPE_CHECKING:
@@ -21,16 +21,12 @@ if TYPE_CHECKING:
 
 
 def find_tokenizer_dir(run_dir: str | Path) -> Path | None:
-    """The run's tokenizer: ``run_dir/tokenizer``, else the data directory's named in ``train_config.json``."""
-    run_dir = Path(run_dir)
-    if (run_dir / "tokenizer").is_dir():
-        return run_dir / "tokenizer"
-    cfg_path = run_dir / "train_config.json"
-    if cfg_path.exists():
-        data_dir = read_json(cfg_path).get("data_dir")
-        if data_dir and (Path(data_dir) / "tokenizer").is_dir():
-            return Path(data_dir) / "tokenizer"
-    return None
+    """The run's tokenizer: ``run_dir/tokenizer``, else its training data's (see ``RunLayout.data_dir``)."""
+    run = RunLayout(run_dir)
+    if run.tokenizer.is_dir():
+        return run.tokenizer
+    data = run.data_dir(required=False)
+    return DataLayout(data).tokenizer if data is not None and DataLayout(data).tokenizer.is_dir() else None
 
 
 def load_gpt_and_tokenizer(run_dir: str | Path, checkpoint: str | None = None, device: str = "cpu"):
@@ -41,16 +37,20 @@ def load_gpt_and_tokenizer(run_dir: str | Path, checkpoint: str | None = None, d
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise CheckpointError(f"Run directory {run_dir} does not exist; train one with `interp train` first.")
-    gpt = load_model(run_dir if checkpoint is None else run_dir / "checkpoints" / checkpoint, device=device)
+    gpt = load_model(run_dir if checkpoint is None else RunLayout(run_dir).checkpoint(checkpoint), device=device)
     tok_dir = find_tokenizer_dir(run_dir)
     return gpt, (load_tokenizer(tok_dir) if tok_dir is not None else None)
 
 
 def run_data(run_dir: str | Path, split: str = "train") -> TokenShards:
-    """The token shards a run was trained (``"train"``) or validated (``"val"``) on, from its train_config.json."""
+    """The token shards a run was trained (``"train"``) or validated (``"val"``) on.
+
+    The data directory is found relative to the run first, so a run copied together with its data works from
+    any directory; when it is nowhere, the error lists every path tried.
+    """
     from interp.data.shards import TokenShards
 
-    return TokenShards(Path(read_json(Path(run_dir) / "train_config.json")["data_dir"]) / split)
+    return TokenShards(DataLayout(RunLayout(run_dir).data_dir()).split(split))
 
 
 def load(run_dir: str | Path, checkpoint: str | None = None, device: str | None = None) -> HookedTransformer:

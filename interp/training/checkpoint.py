@@ -62,10 +62,25 @@ def save_checkpoint(run_dir: str | Path, model: GPT, optimizer: torch.optim.Opti
 
 
 def publish_latest(root: Path, name: str, keep: int) -> None:
-    """Point ``root/latest`` at checkpoint ``name`` (atomically) and delete all but the newest ``keep``."""
+    """Point ``root/latest`` at checkpoint ``name`` (atomically), then delete older checkpoints so that ``keep``
+    remain. The checkpoint just published is never deleted, and neither is any later-named one (a stale
+    checkpoint from before a restart is not pruned in place of the new one), nor leftovers of killed saves
+    (``.step_*``) of an earlier process (they are removed)."""
+    if keep < 1:
+        raise CheckpointError(f"keep={keep}: at least the newest checkpoint must be kept (keep >= 1).")
     atomic_write_text(root / LATEST, name + "\n")
-    for old in sorted(p for p in root.glob("step_*") if p.is_dir())[:-keep]:
+    older = sorted(p for p in root.glob("step_*") if p.is_dir() and p.name < name)
+    for old in older[: max(0, len(older) - (keep - 1))]:
         shutil.rmtree(old)
+    for leftover in root.glob(".step_*"):  # temp dirs of saves killed midway (atomic_dir names them .NAME.*)
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def complete_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The run's checkpoint directories that hold weights and trainer state, oldest first."""
+    root = Path(run_dir) / CKPT_DIR
+    return sorted(p for p in root.glob("step_*")
+                  if (p / "model.safetensors").exists() and (p / "trainer_state.json").exists())
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:

@@ -44,7 +44,8 @@ class TrainConfig:
     progress: bool = True
 
     def validate(self) -> None:
-        for name in ("batch_size", "grad_accum", "max_steps", "log_interval", "eval_interval", "ckpt_interval"):
+        for name in ("batch_size", "grad_accum", "max_steps", "log_interval", "eval_interval", "ckpt_interval",
+                     "keep_checkpoints"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}.")
         if self.batch_size % self.grad_accum:

@@ -26,10 +26,16 @@ from tqdm.auto import tqdm
 
 from interp.data.shards import TokenShards
 from interp.errors import NonFiniteLossError, RunDirError
-from interp.io import atomic_write_json, atomic_write_text, git_commit, read_json, sha256_file
+from interp.io import atomic_path, atomic_write_json, atomic_write_text, git_commit, read_json, sha256_file
+from interp.layout import DataLayout, RunLayout
 from interp.models.gpt import GPT
 from interp.plots import loss_curve, read_metrics
-from interp.training.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
+from interp.training.checkpoint import (
+    complete_checkpoints,
+    latest_checkpoint,
+    load_training_state,
+    save_checkpoint,
+)
 from interp.training.config import TrainConfig
 from interp.training.copy_drills import drill_vocab, mix_drills
 from interp.training.distributed import DistInfo, barrier, setup_distributed, teardown_distributed
@@ -38,6 +44,10 @@ from interp.training.validation import validation_loss
 # Fields that may change when resuming (they do not change what the run computes).
 _RESUMABLE_CHANGES = {"resume", "overwrite", "progress", "max_steps", "eval_interval", "eval_tokens",
                       "ckpt_interval", "keep_checkpoints", "log_interval", "device", "compile"}
+# Fields a resumed run may change to recover from a divergence (recorded in run_info.json's "resumes").
+_RECOVERY_CHANGES = {"lr", "min_lr", "warmup_steps", "grad_clip"}
+# Where the run and its data live: compared by content (the data's hashes), never as strings.
+_LOCATIONS = {"out_dir", "data_dir"}
 
 
 @dataclass
@@ -85,25 +95,67 @@ def make_optimizer(model: GPT, cfg: TrainConfig, fused: bool) -> torch.optim.Ada
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused or None)
 
 
-def _prepare_run_dir(cfg: TrainConfig) -> None:
-    out = Path(cfg.out_dir)
-    saved = out / "train_config.json"
-    if saved.exists() and not cfg.overwrite:
+def _data_identity(data: DataLayout, shards: TokenShards) -> dict[str, str | None]:
+    """What identifies a data directory independently of its path: its tokenizer's and its config's hashes."""
+    return {"tokenizer_hash": shards.metadata.get("tokenizer_hash"),
+            "data_config_sha256": sha256_file(data.config) if data.config.exists() else None}
+
+
+def _prepare_run_dir(cfg: TrainConfig, identity: dict[str, str | None]) -> None:
+    """Refuse to mix two runs in one directory; on ``--resume`` check that settings and data are the run's own.
+
+    Paths are compared by what they hold, not by how they are spelled: ``./runs/A``, ``runs/A/``, an absolute
+    path and a moved run are the same run, and the data must have the run's tokenizer and config hashes.
+    """
+    run = RunLayout(cfg.out_dir)
+    if run.train_config.exists() and not cfg.overwrite:
         if not cfg.resume:
-            raise RunDirError(f"{out} already holds a run. Continue it with --resume, start it again with "
-                              "--overwrite, or pick another --out-dir.")
-        old = read_json(saved)
+            raise RunDirError(f"{run.root} already holds a run. Continue it with --resume, start it again with "
+                              "--overwrite (deletes it), or pick another --out-dir.")
+        old = read_json(run.train_config)
         new = json.loads(json.dumps(cfg.__dict__))
-        diff = sorted(k for k in set(old) | set(new) if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
+        diff = sorted(k for k in set(old) | set(new)
+                      if k not in _RESUMABLE_CHANGES | _RECOVERY_CHANGES | _LOCATIONS and old.get(k) != new.get(k))
         if diff:
-            raise RunDirError(f"{out} holds a different run (differs in {diff}); --resume needs the same settings. "
-                              "Use --overwrite to replace it, or another --out-dir.")
+            shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
+            raise RunDirError(f"{run.root} holds a different run ({shown}); --resume needs the same settings (it may "
+                              f"change {sorted(_RESUMABLE_CHANGES | _RECOVERY_CHANGES - {'resume', 'overwrite'})}). "
+                              "Drop the changed flags, or train into another --out-dir.")
+        info = read_json(run.run_info) if run.run_info.exists() else {}
+        changed = [k for k, v in identity.items() if info.get(k) and v != info[k]]
+        if changed:
+            raise RunDirError(f"The data directory {cfg.data_dir} is not the data run {run.root} was trained on "
+                              f"({', '.join(changed)} differ from {run.run_info}); resuming on it would mix two "
+                              "tokenizations or corpora. Point --data-dir at the run's own data.")
         return
-    if out.exists() and any(out.iterdir()):
+    if run.root.exists() and any(run.root.iterdir()):
         if not cfg.overwrite:
-            raise RunDirError(f"{out} is not empty and holds no run; use --overwrite to replace its contents.")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+            raise RunDirError(f"{run.root} is not empty and holds no run; use --overwrite to replace its contents, "
+                              "or pick another --out-dir.")
+        shutil.rmtree(run.root)
+    run.root.mkdir(parents=True, exist_ok=True)
+
+
+def _resume_point(run: RunLayout) -> Path | None:
+    """The checkpoint a resumed run continues from; None for a run that never saved one.
+
+    A run whose ``latest`` pointer is missing or dangling continues from its newest complete checkpoint; a run
+    with recorded progress but no checkpoint at all is refused rather than silently started over.
+    """
+    ckpt = latest_checkpoint(run.root)
+    if ckpt is not None:
+        return ckpt
+    complete = complete_checkpoints(run.root)
+    if complete:
+        print(f"note: {run.latest} is missing or names no checkpoint; resuming from {complete[-1].name}, the newest "
+              "complete checkpoint")
+        return complete[-1]
+    steps = [r.get("step", 0) for r in read_metrics(run.metrics)]
+    if steps and max(steps) > 0:
+        raise RunDirError(f"{run.root} records training up to step {max(steps)} in {run.metrics.name} but holds no "
+                          f"checkpoint in {run.checkpoints}, so --resume would start over and rewrite its history. "
+                          "Restore the checkpoints, or start again with --overwrite.")
+    return None
 
 
 class Trainer:
@@ -124,25 +176,27 @@ class Trainer:
             raise RunDirError(f"batch_size={cfg.batch_size} must split evenly over grad_accum={cfg.grad_accum} x "
                               f"{self.dist.world_size} processes.")
         self.out = Path(cfg.out_dir)
-        data = Path(cfg.data_dir)
-        self.train_data = TokenShards(data / "train")
-        self.val_dir = data / "val"
+        self.layout = RunLayout(cfg.out_dir)
+        data = DataLayout(cfg.data_dir)
+        self.train_data = TokenShards(data.train)
+        self.val_dir = data.val
         self.model_cfg = cfg.model_config(self.train_data.vocab_size)
         self.drill_vocab = drill_vocab(self.train_data) if cfg.copy_drill_frac else None
+        identity = _data_identity(data, self.train_data)
         if self.dist.is_main:
-            _prepare_run_dir(cfg)
+            _prepare_run_dir(cfg, identity)
         barrier(self.dist)
         torch.manual_seed(cfg.seed)
         self.model = GPT(self.model_cfg).to(self.device)
         self.optimizer = make_optimizer(self.model, cfg, fused=self.device.type == "cuda")
         self.step, self.tokens_seen = 0, 0
-        ckpt = latest_checkpoint(self.out) if cfg.resume else None
+        ckpt = _resume_point(self.layout) if cfg.resume else None
         if ckpt is not None:
             state = load_training_state(ckpt, self.model, self.optimizer)
             self.step, self.tokens_seen = int(state["step"]), int(state["tokens_seen"])
             torch.set_rng_state(torch.tensor(state["torch_rng"], dtype=torch.uint8))
         if self.dist.is_main:
-            self._write_run_files(data)
+            self._write_run_files(data, identity)
         self.ddp = self._wrap()
 
     def _wrap(self) -> torch.nn.Module:
@@ -156,20 +210,25 @@ class Trainer:
             model = DistributedDataParallel(model, device_ids=ids)
         return model
 
-    def _write_run_files(self, data: Path) -> None:
-        atomic_write_json(self.out / "train_config.json", self.cfg)
-        atomic_write_json(self.out / "model_config.json", self.model_cfg.to_dict())
-        data_cfg = data / "data_config.json"
-        atomic_write_json(self.out / "run_info.json", {
-            "git_commit": git_commit(), "data_dir": str(data.resolve()),
-            "data_config_sha256": sha256_file(data_cfg) if data_cfg.exists() else None,
-            "tokenizer_hash": self.train_data.metadata.get("tokenizer_hash"),
-            "n_params_non_embedding": self.model.num_params(), "torch": torch.__version__,
+    def _write_run_files(self, data: DataLayout, identity: dict[str, str | None]) -> None:
+        run = self.layout
+        info = read_json(run.run_info) if run.run_info.exists() else {}
+        resumes = info.get("resumes", [])
+        if self.cfg.resume and self.step > 0:
+            old = read_json(run.train_config)
+            changed = {k: [old.get(k), v] for k, v in json.loads(json.dumps(self.cfg.__dict__)).items()
+                       if k in _RECOVERY_CHANGES and old.get(k) != v}
+            resumes.append({"step": self.step, "changed": changed})
+        atomic_write_json(run.train_config, self.cfg)
+        atomic_write_json(run.model_config, self.model_cfg.to_dict())
+        atomic_write_json(run.run_info, {
+            "git_commit": git_commit(), **run.data_record(data.root), **identity,
+            "n_params_non_embedding": self.model.num_params(), "torch": torch.__version__, "resumes": resumes,
         })
-        if (data / "tokenizer").is_dir() and not (self.out / "tokenizer").exists():
-            shutil.copytree(data / "tokenizer", self.out / "tokenizer")
-        rows = [r for r in read_metrics(self.out / "metrics.jsonl") if r.get("step", 0) <= self.step]
-        atomic_write_text(self.out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        if data.tokenizer.is_dir() and not run.tokenizer.exists():
+            shutil.copytree(data.tokenizer, run.tokenizer)
+        rows = [r for r in read_metrics(run.metrics) if r.get("step", 0) <= self.step]
+        atomic_write_text(run.metrics, "".join(json.dumps(r) + "\n" for r in rows))
 
     def _autocast(self):
         if self.device.type == "cuda":
@@ -227,7 +286,7 @@ class Trainer:
         t_start = time.perf_counter()
         bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", unit="step",
                    disable=not (cfg.progress and self.dist.is_main))
-        metrics = open(self.out / "metrics.jsonl", "a") if self.dist.is_main else None
+        metrics = open(self.layout.metrics, "a") if self.dist.is_main else None
         loss_val, val_loss, window_t, window_steps, tps = float("nan"), None, 0.0, 0, 0.0
         try:
             while self.step < cfg.max_steps:
@@ -260,8 +319,8 @@ class Trainer:
             if metrics is not None:
                 metrics.close()
         if self.dist.is_main:
-            loss_curve(read_metrics(self.out / "metrics.jsonl")).write_html(self.out / "loss_curve.html",
-                                                                            include_plotlyjs=True)
+            with atomic_path(self.layout.loss_curve) as tmp:
+                loss_curve(read_metrics(self.layout.metrics)).write_html(tmp, include_plotlyjs=True)
         return TrainResult(self.out, self.step, loss_val, val_loss, tps, time.perf_counter() - t_start)
 
 

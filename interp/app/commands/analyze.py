@@ -4,7 +4,6 @@ task, written as ``report.html`` and ``findings.json`` (default: RUN_DIR/analysi
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,9 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import interp
     from interp.app.analyze import analyze
+    from interp.layout import RunLayout
 
     model = interp.load(args.run_dir, device=args.device)
-    out = args.out or str(Path(args.run_dir) / "analysis" / args.task)
+    out = args.out or str(RunLayout(args.run_dir).analysis(args.task))
     findings = analyze(model, args.task, out, n_prompts=args.n_prompts, seed=args.seed, top_k=args.top_k)
     heads = ", ".join(f"{h['head']} ({h['patch_effect']:+.2f})" for h in findings["top_heads"])
     print(f"most important heads (fraction restored): {heads}")

@@ -20,6 +20,7 @@ def import_to_run_dir(out: Path, hf: str | None = None, tl_name: str | None = No
     from interp.data.tokenizer import load_tokenizer, save_tokenizer
     from interp.errors import RunDirError
     from interp.io import atomic_write_json
+    from interp.layout import RunLayout
     from interp.models.convert import from_hooked, hooked_from_pretrained_name, import_hf
     from interp.training.checkpoint import save_checkpoint
 
@@ -33,9 +34,9 @@ def import_to_run_dir(out: Path, hf: str | None = None, tl_name: str | None = No
         gpt, tokenizer = from_hooked(hooked), hooked.tokenizer
     save_checkpoint(out, gpt, None, step=0, state={"imported_from": hf or f"transformer_lens:{tl_name}",
                                                    "tokens_seen": 0})
-    atomic_write_json(out / "model_config.json", gpt.cfg.to_dict())
+    atomic_write_json(RunLayout(out).model_config, gpt.cfg.to_dict())
     if tokenizer is not None:
-        save_tokenizer(tokenizer, out / "tokenizer")
+        save_tokenizer(tokenizer, RunLayout(out).tokenizer)
     return out
 
 

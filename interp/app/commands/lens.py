@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from interp.analysis.lens import lens_kl, plot_lens_kl
     from interp.analysis.tuned_lens import TunedLens
     from interp.io import atomic_path, atomic_write_json
+    from interp.layout import RunLayout
     from interp.models.loading import run_data
 
     model = interp.load(args.run_dir, device=args.device)
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         lens = TunedLens.fit(model, run_data(args.run_dir).first_windows(args.n_seqs, model.cfg.n_ctx),
                              n_steps=args.steps)
-    out = Path(args.out or Path(args.run_dir) / "tuned_lens")
+    out = Path(args.out or RunLayout(args.run_dir).tuned_lens)
     lens.save(out)
     held_out = run_data(args.run_dir, "val").first_windows(64, model.cfg.n_ctx).to(model.cfg.device)
     curves = {"logit lens": lens_kl(model, held_out), "tuned lens": lens_kl(model, held_out, lens)}

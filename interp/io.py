@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import math
@@ -147,3 +148,44 @@ def git_commit() -> str | None:
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC, or torch's zip writer failing on a full disk (``unexpected pos``), anywhere in the cause chain."""
+    while err is not None:
+        if getattr(err, "errno", None) == errno.ENOSPC or "unexpected pos" in str(err) or "No space left" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+
+@contextlib.contextmanager
+def dir_lock(lock_path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` while a process writes the directory it guards.
+
+    ``flock`` locks belong to the open file, so the operating system drops them when the process dies (even by
+    ``kill -9``): a crashed run never leaves a stale lock. A second writer fails at once with a clear error.
+    """
+    import fcntl
+
+    from interp.errors import RunDirError
+
+    path = Path(lock_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise RunDirError(f"{what} is being written by {holder}; wait for it to finish (or stop it), or write "
+                              "somewhere else.") from err
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

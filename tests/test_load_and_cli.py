@@ -94,3 +94,43 @@ def test_cache_command(tiny_run_dir: Path, tmp_path: Path) -> None:
     rows = sum(len(b["blocks.1.hook_resid_post"]) for b in ActivationStore.from_cache(tmp_path / "c", batch_size=256,
                                                                                         buffer_size=1024))
     assert rows == 2048
+
+
+def test_loaded_model_checks_its_input(tiny_run_dir) -> None:
+    import pytest
+    import torch
+
+    import interp
+    from interp.errors import InputError
+
+    model = interp.load(tiny_run_dir, device="cpu")
+    n_ctx, d_vocab = model.cfg.n_ctx, model.cfg.d_vocab
+    with pytest.raises(InputError, match=rf"tokens long but the model's context is {n_ctx}"):
+        model("Once upon a time " * n_ctx)  # TransformerLens alone truncates this silently
+    with pytest.raises(InputError, match=r"lie in \[0,"):
+        model(torch.tensor([[1, -3, 2]]))  # would wrap around the embedding
+    with pytest.raises(InputError, match=r"lie in \[0,"):
+        model.run_with_cache(torch.tensor([[1, d_vocab]]))
+    with pytest.raises(InputError, match=f"{n_ctx + 1} tokens long"):
+        model(torch.zeros(1, n_ctx + 1, dtype=torch.long))
+    with pytest.raises(InputError, match="integer tensor"):
+        model(torch.zeros(1, 4))
+    logits = model("Once upon a time")  # a valid prompt still runs, with the same logits as the unchecked model
+    assert logits.shape[-1] == d_vocab and torch.isfinite(logits).all()
+    resid = model(torch.tensor([[1, 2, 3]]), stop_at_layer=1)
+    assert torch.equal(model(resid, start_at_layer=1), model(torch.tensor([[1, 2, 3]])))
+
+
+def test_cli_turns_any_error_into_one_line(tmp_path, capsys) -> None:
+    import pytest
+
+    from interp.app.cli import main
+    from interp.errors import ConfigError
+
+    cfg = tmp_path / "bad.json"
+    cfg.write_text("{not json")
+    assert main(["train", "--config", str(cfg), "--out-dir", str(tmp_path / "r")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "bad.json" in err[0] and "Traceback" not in err[0]
+    with pytest.raises(ConfigError):  # --debug lets the exception itself through
+        main(["train", "--config", str(cfg), "--out-dir", str(tmp_path / "r"), "--debug"])

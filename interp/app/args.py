@@ -12,6 +12,7 @@ import dataclasses
 import json
 import types
 import typing
+from pathlib import Path
 from typing import Any, TypeVar
 
 from interp.errors import ConfigError
@@ -57,22 +58,61 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, skip: tuple[s
                                 help=help_text)
 
 
-def dataclass_from_dict(cls: type[T], data: dict[str, Any]) -> T:
+def dataclass_from_dict(cls: type[T], data: dict[str, Any], source: str = "") -> T:
+    """``cls(**data)`` after checking that every key is a field and every value has the field's type."""
+    where = f" in {source}" if source else ""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cls.__name__} options{where} must be a JSON object of option: value, got a "
+                          f"{type(data).__name__}.")
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"Unknown {cls.__name__} option(s) {unknown}; known: {sorted(known)}.")
+        raise ConfigError(f"Unknown {cls.__name__} option(s) {unknown}{where}; known: {sorted(known)}.")
+    hints = typing.get_type_hints(cls)
+    for name, value in data.items():
+        if not _has_type(value, hints[name]):
+            raise ConfigError(f"{cls.__name__}.{name}{where} must be {_type_name(hints[name])}, got {value!r}.")
     return cls(**data)
+
+
+def _has_type(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    base = origin or tp
+    if base is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if base is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, base) if isinstance(base, type) else True
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """The JSON object of a ``--config`` file, with errors that name the file."""
+    from interp.io import read_json
+
+    try:
+        data = read_json(path)
+    except FileNotFoundError as err:
+        raise ConfigError(f"--config {path}: no such file (resolved from {Path.cwd()}).") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path} must hold a JSON object of option: value, got a {type(data).__name__}.")
+    return data
 
 
 def dataclass_from_args(cls: type[T], ns: argparse.Namespace) -> T:
     """Config from ``--config`` JSON (if given) overridden by the flags that were set."""
     values: dict[str, Any] = {}
     if getattr(ns, "config", None):
-        with open(ns.config, encoding="utf-8") as f:
-            values.update(json.load(f))
+        values.update(read_config_file(ns.config))
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         v = getattr(ns, f.name, None)
         if v is not None:
             values[f.name] = v
-    return dataclass_from_dict(cls, values)
+    return dataclass_from_dict(cls, values, source=f"--config {ns.config}" if getattr(ns, "config", None) else "")

@@ -15,8 +15,10 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from interp.errors import WorkbenchError
+from interp.io import is_disk_full
 
 BUILTIN: dict[str, str] = {
     "quickstart": "interp.app.commands.quickstart:register",
@@ -38,7 +40,8 @@ def _resolve(target: str) -> Callable[[argparse._SubParsersAction], None]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="interp", description="interp-workbench: train GPT-2-class models, look inside them, train SAEs."
+        prog="interp", description="interp-workbench: train GPT-2-class models, look inside them, train SAEs.",
+        epilog="Add --debug anywhere on the line to see the full traceback of an error.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     targets = dict(BUILTIN)
@@ -59,15 +62,36 @@ def _unavailable(err: Exception) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one subcommand. Every error reaches the user as one line naming the problem and the fix; ``--debug``
+    (anywhere on the line) shows the traceback instead."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
     try:
         return int(args.func(args) or 0)
-    except WorkbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted: the last checkpoint is intact; resume with --resume", file=sys.stderr)
         return 130
+    except Exception as err:
+        if debug:
+            raise
+        print(f"error: {explain(err)}", file=sys.stderr)
+        return 2 if isinstance(err, WorkbenchError) else 1
+
+
+def explain(err: BaseException) -> str:
+    """One line for any exception: the workbench's own errors already name the fix; others get one added."""
+    if isinstance(err, WorkbenchError):
+        return str(err)
+    text = f"{type(err).__name__}: {err}".replace("\n", " ")
+    if is_disk_full(err):
+        return (f"the disk is full ({text}). Nothing half-written was kept: free some space, then run the same "
+                "command again (training and caching continue with --resume).")
+    if isinstance(err, FileNotFoundError):
+        return f"{text}. Check the path (it is resolved from the current directory, {Path.cwd()})."
+    if isinstance(err, PermissionError):
+        return f"{text}. Choose a directory you can write to."
+    return f"{text} (unexpected: run again with --debug for the traceback, and please report it)"
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from torch import Tensor
 from interp.errors import CheckpointError, ConfigError, WorkbenchError
 from interp.models.config import ModelConfig
 from interp.models.gpt import GPT
+from interp.models.input_checks import add_input_checks
 from interp.models.tl import HookedTransformer, HookedTransformerConfig
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ def to_hooked(
     if real_missing or unexpected:
         raise CheckpointError(f"Conversion to HookedTransformer left {real_missing} missing, {unexpected} unexpected.")
     hooked.eval()
+    add_input_checks(hooked)
     return hooked.to(device, print_details=False) if device is not None else hooked
 
 
@@ -243,7 +245,7 @@ def import_hf(source: str | Path | GPT2LMHeadModel) -> GPT:
 def hooked_from_pretrained_name(name: str, device: str = "cpu") -> HookedTransformer:
     """Load a model TransformerLens knows by name (needs the internet on first use)."""
     try:
-        return HookedTransformer.from_pretrained(name, device=device)
+        return add_input_checks(HookedTransformer.from_pretrained(name, device=device))
     except (OSError, ConnectionError) as err:
         raise WorkbenchError(
             f"Could not load {name!r} through TransformerLens: {err}. This machine looks offline. On a machine "

@@ -14,6 +14,7 @@ atomically after it, so a run killed at any moment leaves the previous checkpoin
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,14 @@ from safetensors import SafetensorError
 from interp.errors import CheckpointError
 from interp.io import (
     atomic_dir,
+    atomic_path,
     atomic_save_safetensors,
     atomic_write_json,
     atomic_write_text,
+    is_disk_full,
     load_safetensors,
     read_json,
+    sha256_file,
 )
 from interp.models.config import ModelConfig
 from interp.models.gpt import GPT
@@ -51,14 +55,37 @@ def save_checkpoint(run_dir: str | Path, model: GPT, optimizer: torch.optim.Opti
     root = Path(run_dir) / CKPT_DIR
     root.mkdir(parents=True, exist_ok=True)
     name = f"step_{step:06d}"
-    with atomic_dir(root / name) as tmp:
-        atomic_save_safetensors(tmp / "model.safetensors", model_tensors(model), metadata={"format": "interp-gpt"})
-        atomic_write_json(tmp / "model_config.json", model.cfg.to_dict())
-        if optimizer is not None:
-            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        atomic_write_json(tmp / "trainer_state.json", {"step": step, **state})
+    try:
+        with atomic_dir(root / name) as tmp:
+            atomic_save_safetensors(tmp / "model.safetensors", model_tensors(model), metadata={"format": "interp-gpt"})
+            atomic_write_json(tmp / "model_config.json", model.cfg.to_dict())
+            hashes = {"model.safetensors": sha256_file(tmp / "model.safetensors")}
+            if optimizer is not None:
+                with atomic_path(tmp / "optimizer.pt") as opt_tmp:
+                    torch.save(optimizer.state_dict(), opt_tmp)
+                hashes["optimizer.pt"] = sha256_file(tmp / "optimizer.pt")
+            atomic_write_json(tmp / "trainer_state.json", {"step": step, **state, "sha256": hashes})
+    except (OSError, RuntimeError, SafetensorError) as err:
+        if not is_disk_full(err):
+            raise
+        raise CheckpointError(f"Could not write checkpoint {name} into {root}: the disk is full ({err}). The "
+                              "previous checkpoint is intact and nothing half-written was kept: free some space, then "
+                              "continue with --resume.") from err
     publish_latest(root, name, keep)
     return root / name
+
+
+def verify_checkpoint_file(ckpt: Path, filename: str) -> None:
+    """Compare a checkpoint file with the sha256 recorded when it was written (checkpoints written before hashes
+    were recorded pass unchecked)."""
+    state_path = ckpt / "trainer_state.json"
+    if not state_path.exists():
+        return
+    expected = (read_json(state_path).get("sha256") or {}).get(filename)
+    if expected is not None and sha256_file(ckpt / filename) != expected:
+        raise CheckpointError(f"{ckpt / filename} has changed since it was written (its sha256 differs from the one "
+                              f"in {state_path.name}): the file is corrupt or was modified. Use an earlier checkpoint "
+                              "or retrain.")
 
 
 def publish_latest(root: Path, name: str, keep: int) -> None:
@@ -117,6 +144,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> GPT:
     except (ValueError, TypeError) as err:
         raise CheckpointError(f"{cfg_path} is not a valid model config: {err}") from err
     try:
+        verify_checkpoint_file(ckpt, "model.safetensors")
         tensors = load_safetensors(ckpt / "model.safetensors")
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{ckpt / 'model.safetensors'} is truncated or corrupt ({err}); use an earlier "
@@ -147,5 +175,11 @@ def load_training_state(ckpt: Path, model: GPT, optimizer: torch.optim.Optimizer
     opt_path = ckpt / "optimizer.pt"
     if not opt_path.exists():
         raise CheckpointError(f"{ckpt} has no optimizer.pt, so training cannot resume exactly from it.")
-    optimizer.load_state_dict(torch.load(opt_path, map_location="cpu", weights_only=True))
+    verify_checkpoint_file(ckpt, "optimizer.pt")
+    try:
+        optimizer.load_state_dict(torch.load(opt_path, map_location="cpu", weights_only=True))
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError) as err:
+        raise CheckpointError(f"{opt_path} is truncated, corrupt or not an optimizer state ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''}); resume from an earlier checkpoint "
+                              "(point checkpoints/latest at it) or start again with --overwrite.") from err
     return read_json(ckpt / "trainer_state.json")

@@ -14,8 +14,10 @@ import contextlib
 import ctypes
 import json
 import math
+import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +28,16 @@ from tqdm.auto import tqdm
 
 from interp.data.shards import TokenShards
 from interp.errors import NonFiniteLossError, RunDirError
-from interp.io import atomic_path, atomic_write_json, atomic_write_text, git_commit, read_json, sha256_file
+from interp.io import (
+    atomic_path,
+    atomic_write_json,
+    atomic_write_text,
+    dir_lock,
+    git_commit,
+    is_disk_full,
+    read_json,
+    sha256_file,
+)
 from interp.layout import DataLayout, RunLayout
 from interp.models.gpt import GPT
 from interp.plots import loss_curve, read_metrics
@@ -128,11 +139,13 @@ def _prepare_run_dir(cfg: TrainConfig, identity: dict[str, str | None]) -> None:
                               f"({', '.join(changed)} differ from {run.run_info}); resuming on it would mix two "
                               "tokenizations or corpora. Point --data-dir at the run's own data.")
         return
-    if run.root.exists() and any(run.root.iterdir()):
+    contents = [p for p in run.root.iterdir() if p != run.lock] if run.root.exists() else []
+    if contents:
         if not cfg.overwrite:
             raise RunDirError(f"{run.root} is not empty and holds no run; use --overwrite to replace its contents, "
                               "or pick another --out-dir.")
-        shutil.rmtree(run.root)
+        for path in contents:  # everything but the lock this process holds
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     run.root.mkdir(parents=True, exist_ok=True)
 
 
@@ -319,15 +332,28 @@ class Trainer:
             if metrics is not None:
                 metrics.close()
         if self.dist.is_main:
-            with atomic_path(self.layout.loss_curve) as tmp:
-                loss_curve(read_metrics(self.layout.metrics)).write_html(tmp, include_plotlyjs=True)
+            try:
+                with atomic_path(self.layout.loss_curve) as tmp:
+                    loss_curve(read_metrics(self.layout.metrics)).write_html(tmp, include_plotlyjs=True)
+            except OSError as err:  # the run itself is saved: a missing plot must not fail it
+                if not is_disk_full(err):
+                    raise
+                warnings.warn(f"{self.layout.loss_curve} not written: the disk is full. The run and its checkpoints "
+                              "are saved; metrics.jsonl has the same numbers.", stacklevel=2)
         return TrainResult(self.out, self.step, loss_val, val_loss, tps, time.perf_counter() - t_start)
 
 
 def train(cfg: TrainConfig) -> TrainResult:
-    """Train (or resume) the run described by ``cfg``; see ``TrainConfig`` for every option."""
-    trainer = Trainer(cfg)
-    try:
-        return trainer.run()
-    finally:
-        teardown_distributed(trainer.dist)
+    """Train (or resume) the run described by ``cfg``; see ``TrainConfig`` for every option.
+
+    The run directory is locked while it is written (by the main process of a ``torchrun`` job): a second
+    training into the same directory stops at once instead of mixing two runs' files.
+    """
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    run = RunLayout(cfg.out_dir)
+    with dir_lock(run.lock, f"run {run.root}") if main_process else contextlib.nullcontext():
+        trainer = Trainer(cfg)
+        try:
+            return trainer.run()
+        finally:
+            teardown_distributed(trainer.dist)

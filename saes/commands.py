@@ -77,12 +77,24 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def register_dashboard(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dashboard", help="offline HTML pages for SAE features", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    from saes.dashboard_data import SORT_COLUMNS
+
+    p = sub.add_parser(
+        "dashboard", help="offline HTML pages for SAE features, with a sortable index",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write one HTML page per SAE feature (top-activating examples and examples across its\n"
+                    "activation range, each token's activation shown; activation histogram; promoted and\n"
+                    "suppressed logits) and a sortable index linking them. The directory shares one\n"
+                    "plotly.min.js, so it opens offline wherever it is copied.\n\n"
+                    "example:\n  interp dashboard runs/saes/topk-blocks.1.hook_resid_pre --run-dir "
+                    "runs/quickstart/model \\\n      --n-features 50 --sort-by mean_act")
     _common(p)
     p.add_argument("--features", default=None, help="comma-separated feature ids (default: the most frequent)")
     p.add_argument("--n-features", type=int, default=20)
     p.add_argument("--out", default=None, help="output directory (default SAE_DIR/dashboard)")
+    p.add_argument("--sort-by", choices=SORT_COLUMNS, default="max_act",
+                   help="order of the index and of the next/previous links: max_act, mean_act (mean where it "
+                        "fires) or density, descending; feature (the id), ascending (default: max_act)")
     p.set_defaults(func=run_dashboard)
 
 
@@ -95,6 +107,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
     sae = load_sae(args.sae_dir, device=model.cfg.device)
     feats = [int(f) for f in args.features.split(",")] if args.features else None
     index = write_dashboards(model, sae, _tokens(args.run_dir, args.data, args.n_seqs, model.cfg.n_ctx),
-                             args.out or Path(args.sae_dir) / "dashboard", features=feats, n_features=args.n_features)
+                             args.out or Path(args.sae_dir) / "dashboard", features=feats, n_features=args.n_features,
+                             sort_by=args.sort_by)
     print(f"wrote {index}")
     return 0

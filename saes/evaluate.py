@@ -12,13 +12,16 @@ Metrics on held-out tokens (BOS positions left out of the reconstruction metrics
 
 >>> metrics = evaluate_sae(model, sae, tokens)          # tokens: [n_seq, ctx]
 >>> metrics["ce_recovered"], metrics["l0"]
+>>> evaluate_saes(model, {"topk": sae, "relu": other}, tokens)   # a DataFrame, one row per SAE
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
@@ -96,6 +99,32 @@ def evaluate_sae(model: HookedTransformer, sae: SAE, tokens: Tensor, batch_size:
         "dead": float((density == 0).float().mean()), "dense": float((density > dense_threshold).float().mean()),
         "n_tokens": n, "density": density,
     }
+
+
+METRIC_COLUMNS = ("l0", "fvu", "cosine", "ce_recovered", "ce_recovered_mean", "kl", "dead", "dense", "ce_clean",
+                  "ce_spliced", "ce_zero", "ce_mean", "n_tokens")
+"""The scalar metrics of ``evaluate_sae``, in the order a table shows them (the headline ones first)."""
+
+
+def metrics_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """``evaluate_sae`` dicts (by SAE name) as a DataFrame: one row per SAE (index ``sae``), one column per scalar
+    metric (``density``, a per-feature tensor, left out; metrics beyond ``METRIC_COLUMNS`` follow them).
+
+    >>> metrics_table({name: evaluate_sae(model, sae, tokens) for name, sae in saes.items()}).sort_values("fvu")
+    """
+    rows = {name: {k: v for k, v in m.items() if isinstance(v, (int, float))} for name, m in results.items()}
+    columns = [c for c in METRIC_COLUMNS if any(c in r for r in rows.values())]
+    columns += sorted({k for r in rows.values() for k in r} - set(columns))
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns).rename_axis("sae")
+
+
+def evaluate_saes(model: HookedTransformer, saes: Mapping[str, SAE], tokens: Tensor, **kw: Any) -> pd.DataFrame:
+    """``evaluate_sae`` for each SAE (by name) on the same ``tokens`` ([n_seq, ctx]), as one DataFrame (see
+    ``metrics_table``); ``kw`` go to ``evaluate_sae``.
+
+    >>> evaluate_saes(model, {"topk": topk_sae, "relu": relu_sae}, tokens)[["l0", "fvu", "ce_recovered"]]
+    """
+    return metrics_table({name: evaluate_sae(model, sae, tokens, **kw) for name, sae in saes.items()})
 
 
 def _recovered(ablated: float, spliced: float, clean: float) -> float:

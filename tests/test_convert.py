@@ -69,6 +69,12 @@ def test_hf_export_import(tmp_path) -> None:
     with torch.no_grad():
         assert (hf(TOKENS).logits - gpt(TOKENS)).abs().max().item() <= 1e-4
         assert torch.equal(import_hf(tmp_path / "hf")(TOKENS), gpt(TOKENS))
+    (tmp_path / "hf" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not empty"):  # never writes into a directory that holds other files
+        export_hf(gpt, tmp_path / "hf")
+    assert (tmp_path / "hf" / "notes.txt").read_text() == "mine"
+    export_hf(gpt, tmp_path / "hf", overwrite=True)
+    assert not (tmp_path / "hf" / "notes.txt").exists() and (tmp_path / "hf" / "config.json").exists()
 
 
 def test_hf_export_refuses_layernorm_free(tmp_path) -> None:

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from interp.errors import CheckpointError, ConfigError, WorkbenchError
+from interp.io import atomic_dir
 from interp.models.config import ModelConfig
 from interp.models.gpt import GPT
 from interp.models.input_checks import add_input_checks
@@ -179,9 +180,16 @@ def _hf_key_pairs(n_layers: int) -> list[tuple[str, str, bool]]:
     return pairs
 
 
-def export_hf(gpt: GPT, out_dir: str | Path, tokenizer: PreTrainedTokenizerBase | None = None) -> Path:
-    """Write a Hugging Face GPT-2 directory (config.json, model.safetensors, tokenizer files)."""
+def export_hf(gpt: GPT, out_dir: str | Path, tokenizer: PreTrainedTokenizerBase | None = None,
+              overwrite: bool = False) -> Path:
+    """Write a Hugging Face GPT-2 directory (config.json, model.safetensors, tokenizer files), all at once: it is
+    built under a temporary name and renamed into place. A non-empty ``out_dir`` is refused unless ``overwrite``."""
     from transformers import GPT2Config, GPT2LMHeadModel
+
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise ConfigError(f"{out} already exists and is not empty; export into a new directory, or pass "
+                          "overwrite=True (--overwrite) to replace it.")
 
     cfg = gpt.cfg
     if cfg.all_norm_kinds() != {"layernorm"}:
@@ -205,10 +213,10 @@ def export_hf(gpt: GPT, out_dir: str | Path, tokenizer: PreTrainedTokenizerBase 
     missing = [k for k in missing if not k.endswith("attn.bias") and not k.endswith("masked_bias")]
     if missing or unexpected:
         raise CheckpointError(f"HF export left {missing} missing and {unexpected} unexpected.")
-    out = Path(out_dir)
-    hf.save_pretrained(out)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(out)
+    with atomic_dir(out) as tmp:
+        hf.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
     return out
 
 

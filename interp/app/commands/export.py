@@ -11,6 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__)
     p.add_argument("run_dir", help="a run directory written by `interp train`")
     p.add_argument("--out", required=True, help="output directory (config.json, model.safetensors, tokenizer)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
     p.add_argument("--checkpoint", default=None, help="checkpoint name under RUN_DIR/checkpoints (default latest)")
     p.set_defaults(func=run)
 
@@ -20,6 +21,6 @@ def run(args: argparse.Namespace) -> int:
     from interp.models.loading import load_gpt_and_tokenizer
 
     gpt, tokenizer = load_gpt_and_tokenizer(args.run_dir, args.checkpoint)
-    out = export_hf(gpt, Path(args.out), tokenizer)
+    out = export_hf(gpt, Path(args.out), tokenizer, overwrite=args.overwrite)
     print(f"wrote {out}: load it with transformers.GPT2LMHeadModel.from_pretrained('{out}')")
     return 0

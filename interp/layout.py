@@ -120,6 +120,9 @@ class RunLayout:
         With ``required`` a missing directory raises an error that lists every path tried and where it came
         from; otherwise it returns None.
         """
+        if required and not self.root.is_dir():
+            raise RunDirError(f"Run directory {self.root} does not exist; check the path, or train a run there with "
+                              "`interp train`.")
         tried = self.data_candidates()
         for path, _source in tried:
             if DataLayout(path).exists():

@@ -3,6 +3,9 @@
 >>> texts = iter_texts("builtin")                      # endless procedural stories
 >>> texts = iter_texts("path/to/books/")               # *.txt, *.md, *.jsonl ("text" field) under a folder
 >>> texts = iter_texts("hf:roneneldan/TinyStories:train:text")   # needs the internet
+
+Files are read in blocks and documents longer than ``MAX_DOC_CHARS`` are cut before a word's leading space
+(``split_long``), so memory stays bounded whatever the length of a line and no character is lost.
 """
 
 from __future__ import annotations

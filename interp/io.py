@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is fsynced and renamed onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=suffix + ".tmp", dir=path.parent)
     os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes files private (0600); give the user's usual permissions
     os.close(fd)
     tmp_path = Path(tmp)
@@ -45,24 +46,89 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def _temp_prefix(path: Path, kind: str = "tmp") -> str:
+    """Temporary names carry the writer's pid (``.NAME.tmp1234.xxxx``) so a later run can tell a killed writer's
+    leftovers (pid gone) from a live writer's work in progress (see ``remove_stale_temps``)."""
+    return f".{path.name}.{kind}{os.getpid()}."
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two directory entries (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; on success it replaces ``path`` (a reader never sees a half-
-    written directory: it sees the old one or the new one)."""
+    written directory: it sees the old one or the new one). The swap is one atomic ``renameat2`` exchange where
+    the filesystem supports it; elsewhere the old directory is renamed aside first (a kill between the two
+    renames leaves it as ``.NAME.old<pid>.*``, which ``remove_stale_temps`` puts back)."""
     import shutil
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.parent))
     tmp.chmod(0o777 & ~_UMASK)  # mkdtemp makes directories private (0700)
     try:
         yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
+        if not path.exists():
+            tmp.rename(path)
+        elif _exchange(tmp, path):  # tmp now holds the old directory, removed in `finally`
+            pass
+        else:
+            old = Path(tempfile.mkdtemp(prefix=_temp_prefix(path, "old"), dir=path.parent))
+            os.replace(path, old)
+            tmp.rename(path)
+            shutil.rmtree(old)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temps(directory: str | os.PathLike, name: str = "*") -> list[Path]:
+    """Remove the temporary files and directories that ``atomic_path``/``atomic_dir`` writers of ``name`` (a glob)
+    left in ``directory`` when they were killed (their pid is gone); a live writer's are kept. A directory renamed
+    aside by a swap that was cut short is put back when its target is missing. Returns what was removed.
+
+    >>> remove_stale_temps("runs/cache/resid1", "shard_*")   # the 17 MB temp shards of a killed cache run
+    """
+    import shutil
+
+    removed: list[Path] = []
+    directory = Path(directory)
+    if not directory.is_dir():
+        return removed
+    for p in sorted(directory.glob(f".{name}.*")):
+        m = re.fullmatch(r"\.(?P<target>.+?)\.(?P<kind>tmp|old)(?P<pid>\d+)\..*", p.name)
+        if m is None or _pid_alive(int(m["pid"])):
+            continue
+        target = directory / m["target"]
+        if m["kind"] == "old" and p.is_dir() and not target.exists():
+            p.rename(target)  # the swap was killed between its renames: the old directory is still the valid one
+            continue
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        removed.append(p)
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

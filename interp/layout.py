@@ -120,6 +120,9 @@ class RunLayout:
         With ``required`` a missing directory raises an error that lists every path tried and where it came
         from; otherwise it returns None.
         """
+        if not self.root.is_dir():
+            raise RunDirError(f"Run directory {self.root} does not exist (resolved from {Path.cwd()}); check the "
+                              "path, or train a run there with `interp train`.")
         if not self.is_run():
             raise RunDirError(f"{self.root} is not a run directory (it holds no {self.model_config.name}; resolved from "
                               f"{Path.cwd()}): check the path. Runs are written by `interp train` or `interp quickstart`.")

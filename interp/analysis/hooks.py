@@ -24,14 +24,27 @@ def resolve_hook_names(model: HookedTransformer, pattern: str | list[str]) -> li
     """Hook names matching ``pattern``: exact names, comma-separated lists, globs (``*``), or ``re:REGEX``.
 
     Returned in the model's forward order. Raises ``HookNameError`` listing close matches when a part
-    matches nothing.
+    matches nothing, and for an empty pattern (``","``) or an invalid regular expression.
     """
-    parts = pattern if isinstance(pattern, list) else [p.strip() for p in pattern.split(",") if p.strip()]
     names = hook_names(model)
+    example = names[1] if len(names) > 1 else names[0]
+    if isinstance(pattern, str):
+        parts = [p.strip() for p in pattern.split(",") if p.strip()]
+    elif isinstance(pattern, (list, tuple)) and all(isinstance(p, str) for p in pattern):
+        parts = [p.strip() for p in pattern if p.strip()]
+    else:
+        raise HookNameError(f"Hook pattern {pattern!r} is not a string or a list of strings.")
+    if not parts:
+        raise HookNameError(f"No hook names in {pattern!r}: give a hook name (e.g. {example!r}), a comma-separated "
+                            "list, a glob like 'blocks.*.hook_resid_post', or 're:REGEX'.")
     chosen: set[str] = set()
     for part in parts:
         if part.startswith("re:"):
-            rx = re.compile(part[3:])
+            try:
+                rx = re.compile(part[3:])
+            except re.error as err:
+                raise HookNameError(f"Hook pattern {part!r} is not a valid regular expression ({err}); fix it, or "
+                                    "use a glob like 'blocks.*.hook_resid_post'.") from err
             hits = [n for n in names if rx.fullmatch(n)]
         elif any(c in part for c in "*?["):
             hits = fnmatch.filter(names, part)
@@ -41,7 +54,7 @@ def resolve_hook_names(model: HookedTransformer, pattern: str | list[str]) -> li
             close = difflib.get_close_matches(part, names, n=5, cutoff=0.5)
             hint = f" Close matches: {', '.join(close)}." if close else ""
             raise HookNameError(f"Unknown hook {part!r}.{hint} See model.hook_dict for all "
-                                f"{len(names)} hook names (e.g. {names[1] if len(names) > 1 else names[0]!r}).")
+                                f"{len(names)} hook names (e.g. {example!r}).")
         chosen.update(hits)
     return [n for n in names if n in chosen]
 

@@ -3,13 +3,21 @@
 >>> info = prepare_data(DataConfig(out_dir="runs/data", n_tokens=5_000_000))
 
 Layout: ``tokenizer/`` (a HF tokenizer directory), ``train/`` and ``val/`` (token shards),
-``data_config.json`` (this config, the tokenizer hash, sizes, git commit). Documents are joined with
-``<|endoftext|>`` before each one, as GPT-2 does, so every story starts right after a BOS token.
+``data_config.json`` (this config, sizes, git commit, and ``data``: the tokenizer hash and each split's index
+hash, which covers every shard's sha256). Documents are joined with ``<|endoftext|>`` before each one, as GPT-2
+does, so every story starts right after a BOS token.
+
+The whole directory is built under a temporary sibling name (``.data.tmp<pid>.*``) and swapped into place only
+when complete, so a reader (or ``interp train``) sees the old data directory or the new one, never a new
+tokenizer beside old shards. An existing data directory is replaced only with ``overwrite``.
 """
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import itertools
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +29,11 @@ from tqdm.auto import tqdm
 from interp.data.shards import write_shards
 from interp.data.text_sources import TextSourceError, iter_texts
 from interp.data.tokenizer import gpt2_tokenizer, load_tokenizer, save_tokenizer, tokenizer_hash, train_bpe
-from interp.errors import ConfigError
-from interp.io import atomic_write_json, git_commit
+from interp.errors import ConfigError, RunDirError
+from interp.io import atomic_dir, atomic_write_json, git_commit, remove_stale_temps, sha256_file
+from interp.layout import DataLayout
+
+BATCH_CHARS = 1_000_000  # text tokenized per call: bounds memory whatever the documents' lengths
 
 
 @dataclass
@@ -38,6 +49,8 @@ class DataConfig:
     bpe_train_chars: int = 6_000_000  # text used to train the BPE
     seed: int = 0
     batch_docs: int = 2000
+    overwrite: bool = False
+    """Replace an existing data directory at out_dir (the old one stays readable until the new one is complete)."""
 
 
 @dataclass
@@ -71,12 +84,18 @@ def _make_tokenizer(cfg: DataConfig):
 class _TokenStream:
     """Tokenized documents (EOT before each) as one stream that splits can take consecutive budgets from."""
 
-    def __init__(self, docs: Iterator[str], tok, batch_docs: int) -> None:
+    def __init__(self, docs: Iterator[str], tok, batch_docs: int, batch_chars: int = BATCH_CHARS) -> None:
         self._docs, self._backend, self._eot, self._batch = docs, tok.backend_tokenizer, tok.eos_token_id, batch_docs
+        self._batch_chars = batch_chars
         self._left = np.zeros(0, dtype=np.int64)
 
     def _next_block(self) -> np.ndarray | None:
-        batch = list(itertools.islice(self._docs, self._batch))
+        batch, chars = [], 0
+        for doc in itertools.islice(self._docs, self._batch):  # at most batch_docs documents / ~batch_chars chars
+            batch.append(doc)
+            chars += len(doc)
+            if chars >= self._batch_chars:
+                break
         if not batch:
             return None
         ids = [[self._eot, *e.ids] for e in self._backend.encode_batch(batch, add_special_tokens=False)]
@@ -95,18 +114,52 @@ class _TokenStream:
             yield part
 
 
+def _check_out_dir(out: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing data directory without ``overwrite``, and anything else that is not empty."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise RunDirError(f"--out-dir {out} is a file, not a directory; choose another --out-dir.")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    if not DataLayout(out).exists():
+        raise RunDirError(f"--out-dir {out} is not empty and is not a data directory (it holds {', '.join(entries[:5])}"
+                          f"{', ...' if len(entries) > 5 else ''}); choose a new or empty --out-dir (--overwrite only "
+                          "replaces a data directory written by `interp corpus`).")
+    if not overwrite:
+        raise RunDirError(f"--out-dir {out} already holds a data directory. Pass --overwrite to replace it (the old "
+                          "data stays in place until the new directory is complete), or choose another --out-dir.")
+
+
+def _split_record(path: Path, n_tokens: int) -> dict[str, object]:
+    """A split's identity: its size and the sha256 of its index (which lists every shard's sha256)."""
+    return {"n_tokens": n_tokens, "index_sha256": sha256_file(path / "index.json")}
+
+
 def prepare_data(cfg: DataConfig) -> DataInfo:
-    """Write tokenizer, train and val shards for ``cfg`` (the val split is a separate stream of documents)."""
+    """Write tokenizer, train and val shards for ``cfg`` (the val split is a separate stream of documents).
+
+    >>> prepare_data(DataConfig(out_dir="runs/data", n_tokens=5_000_000, overwrite=True))
+    """
     t0 = time.time()
     out = Path(cfg.out_dir)
+    _check_out_dir(out, cfg.overwrite)
+    remove_stale_temps(out.parent, glob.escape(out.name))  # what killed `interp corpus` runs left beside it
     tok = _make_tokenizer(cfg)
-    save_tokenizer(tok, out / "tokenizer")
     vocab = len(tok)
     meta = {"tokenizer_hash": tokenizer_hash(tok), "source": cfg.source}
-    stream = _TokenStream(iter_texts(cfg.source, seed=cfg.seed), tok, cfg.batch_docs)
-    with tqdm(total=cfg.val_tokens + cfg.n_tokens, desc="tokenizing", unit="tok", unit_scale=True) as bar:
-        val = write_shards(stream.take(cfg.val_tokens, bar), out / "val", vocab_size=vocab, metadata=meta)
-        train = write_shards(stream.take(cfg.n_tokens, bar), out / "train", vocab_size=vocab, metadata=meta)
-    info = DataInfo(out, train.n_tokens, val.n_tokens, vocab, meta["tokenizer_hash"], round(time.time() - t0, 2))
-    atomic_write_json(out / "data_config.json", {"config": cfg, "info": info, "git_commit": git_commit()})
+    with atomic_dir(out) as tmp:
+        layout = DataLayout(tmp)
+        save_tokenizer(tok, layout.tokenizer)
+        stream = _TokenStream(iter_texts(cfg.source, seed=cfg.seed), tok, cfg.batch_docs)
+        with tqdm(total=cfg.val_tokens + cfg.n_tokens, desc="tokenizing", unit="tok", unit_scale=True) as bar:
+            val = write_shards(stream.take(cfg.val_tokens, bar), layout.val, vocab_size=vocab, metadata=meta)
+            train = write_shards(stream.take(cfg.n_tokens, bar), layout.train, vocab_size=vocab, metadata=meta)
+        splits = {"train": _split_record(layout.train, train.n_tokens), "val": _split_record(layout.val, val.n_tokens)}
+        key = json.dumps({"tokenizer_hash": meta["tokenizer_hash"], **splits}, sort_keys=True)
+        data = {"data_hash": hashlib.sha256(key.encode()).hexdigest()[:16], "tokenizer_hash": meta["tokenizer_hash"],
+                "vocab_size": vocab, **splits}
+        info = DataInfo(out, train.n_tokens, val.n_tokens, vocab, meta["tokenizer_hash"], round(time.time() - t0, 2))
+        atomic_write_json(layout.config, {"config": cfg, "info": info, "data": data, "git_commit": git_commit()})
     return info

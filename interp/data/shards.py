@@ -10,8 +10,6 @@ torch.Size([2, 65])
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import numpy as np
 import torch
 
 from interp.errors import WorkbenchError
-from interp.io import atomic_path, atomic_write_json, read_json
+from interp.io import atomic_dir, atomic_path, atomic_write_json, read_json, sha256_file
 
 INDEX = "index.json"
 
@@ -39,8 +37,6 @@ def write_shards(
 ) -> TokenShards:
     """Write token ``chunks`` (concatenated in order) as shards of ``shard_tokens`` tokens into ``out_dir``."""
     final_dir = Path(out_dir)
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    out = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", suffix=".tmp", dir=final_dir.parent))
     dtype = _dtype_for(vocab_size)
     shards: list[dict[str, Any]] = []
     buf: list[np.ndarray] = []
@@ -54,11 +50,12 @@ def write_shards(
             name = f"shard_{len(shards):05d}.bin"
             with atomic_path(out / name) as tmp:
                 part.astype(dtype).tofile(tmp)
-            shards.append({"file": name, "n_tokens": int(len(part))})
+                digest = sha256_file(tmp)
+            shards.append({"file": name, "n_tokens": int(len(part)), "sha256": digest})
             _write_index(out, shards, vocab_size, dtype, metadata, complete=False)
         buf, buffered = [data] if len(data) else [], len(data)
 
-    try:
+    with atomic_dir(final_dir) as out:  # swapped in only once complete: a killed writer leaves the old one intact
         for chunk in chunks:
             arr = np.asarray(chunk)
             if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
@@ -71,12 +68,6 @@ def write_shards(
         if not shards:
             raise ShardError(f"No tokens to write to {final_dir}: the token dataset is empty.")
         _write_index(out, shards, vocab_size, dtype, metadata, complete=True)
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
-        raise
-    if final_dir.exists():  # swap in the finished directory; a killed writer leaves the old one intact
-        shutil.rmtree(final_dir)
-    out.rename(final_dir)
     return TokenShards(final_dir)
 
 

@@ -3,12 +3,17 @@
 >>> texts = iter_texts("builtin")                      # endless procedural stories
 >>> texts = iter_texts("path/to/books/")               # *.txt, *.md, *.jsonl ("text" field) under a folder
 >>> texts = iter_texts("hf:roneneldan/TinyStories:train:text")   # needs the internet
+
+Files are read in blocks and documents longer than ``MAX_DOC_CHARS`` are cut before a word's leading space
+(``split_long``), so memory stays bounded whatever the length of a line and no character is lost.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,21 +26,69 @@ class TextSourceError(WorkbenchError):
     """A text source that does not exist, is empty, or cannot be reached."""
 
 
-def _iter_file(path: Path, max_doc_chars: int = 20_000) -> Iterator[str]:
+MAX_DOC_CHARS = 20_000  # longer documents are cut (at whitespace) into pieces of at most this many characters
+READ_CHARS = 1 << 20  # text files are read in blocks of this many characters: memory is bounded by line length
+_CUT = re.compile(r"\s(?=\S)")  # a whitespace character that starts a word: cutting there keeps pre-tokens whole
+
+
+def _cut_point(text: str, start: int, max_chars: int) -> int:
+    """Where to cut ``text[start:]`` (longer than ``max_chars``): before the last word start in the second half
+    of its first ``max_chars`` characters, else at ``start + max_chars`` (a run with no word start)."""
+    last = deque(_CUT.finditer(text, start + max_chars // 2, start + max_chars + 1), maxlen=1)
+    return last[0].start() if last and last[0].start() > start else start + max_chars
+
+
+def split_long(doc: str, max_chars: int | None = None) -> Iterator[str]:
+    """``doc`` in pieces of at most ``max_chars`` characters, cut before a word's leading space, so the pieces
+    joined are ``doc`` exactly (no character lost) and tokenize as the whole would (GPT-2 style pre-tokens).
+
+    >>> list(split_long("aaa bbb ccc", max_chars=8))
+    ['aaa bbb', ' ccc']
+    """
+    max_chars, start = max_chars or MAX_DOC_CHARS, 0
+    while len(doc) - start > max_chars:
+        cut = _cut_point(doc, start, max_chars)
+        yield doc[start:cut]
+        start = cut
+    if start < len(doc):
+        yield doc[start:]
+
+
+def _paragraphs(f) -> Iterator[str]:
+    """Paragraphs (text between blank lines, stripped) of an open text file, read in bounded blocks; a paragraph
+    longer than ``MAX_DOC_CHARS`` is yielded in pieces as soon as they are read, so a one-line file of any size
+    needs memory for a block and a piece, not for the whole line."""
+    pending, started, eof = "", False, False  # started: pieces of the open paragraph were yielded already
+    while not eof:
+        block = f.read(READ_CHARS)
+        eof, pending, pos = not block, pending + block, 0
+        while (end := pending.find("\n\n", pos)) >= 0 or (eof and pos < len(pending)):
+            end = end if end >= 0 else len(pending)
+            para = pending[pos:end]
+            yield from split_long(para.rstrip() if started else para.strip())
+            pos, started = end + 2, False
+        pending = pending[pos:] if started else pending[pos:].lstrip()
+        settled, start = len(pending.rstrip()), 0  # trailing spaces may end the paragraph: never cut them off
+        while settled - start > 2 * MAX_DOC_CHARS:  # a long open paragraph: yield its settled pieces now
+            cut = _cut_point(pending, start, MAX_DOC_CHARS)
+            yield pending[start:cut]
+            start, started = cut, True
+        pending = pending[start:]
+
+
+def _iter_file(path: Path) -> Iterator[str]:
     if path.suffix == ".jsonl":
         with open(path, encoding="utf-8") as f:
             for line_no, line in enumerate(f, 1):
                 if line.strip():
                     try:
-                        yield json.loads(line)["text"]
+                        text = json.loads(line)["text"]
                     except (ValueError, KeyError, TypeError) as err:
                         raise TextSourceError(f"{path}:{line_no} is not a JSON object with a 'text' field.") from err
+                    yield from split_long(text)
         return
-    text = path.read_text(encoding="utf-8", errors="replace")
-    for doc in text.split("\n\n"):  # documents are paragraphs; long ones are cut into pieces
-        doc = doc.strip()
-        for i in range(0, len(doc), max_doc_chars):
-            yield doc[i : i + max_doc_chars]
+    with open(path, encoding="utf-8", errors="replace") as f:
+        yield from _paragraphs(f)  # documents are paragraphs; long ones are cut into pieces
 
 
 def _iter_hf(spec: str) -> Iterator[str]:
@@ -46,7 +99,7 @@ def _iter_hf(spec: str) -> Iterator[str]:
 
         ds = datasets.load_dataset(name, split=split, streaming=True)
         for row in ds:
-            yield row[field]
+            yield from split_long(row[field])
     except TextSourceError:
         raise
     except Exception as err:  # datasets raises many kinds (ConnectionError, HfHubHTTPError, FileNotFound...)

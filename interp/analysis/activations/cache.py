@@ -6,7 +6,7 @@ flat whatever the number of tokens); each shard is written atomically, so a kill
 >>> info = cache_activations(model, TokenShards("runs/data/val"), "blocks.1.hook_resid_post", n_tokens=1_000_000,
 ...                          out_dir="runs/cache/resid1")
 
-Layout: ``meta.json`` (model hash, hooks, widths, dtype, context) and ``shard_00000.safetensors``... each with one
+Layout: ``meta.json`` (model hash, hooks, widths, dtype, context, shard records, complete) and ``shard_00000.safetensors``... each with one
 ``[rows, d]`` tensor per hook (rows = sequences x positions, in order) and the ``tokens`` they came from.
 """
 
@@ -21,9 +21,20 @@ from safetensors import safe_open
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp.analysis.activations.manifest import (
+    FORMAT,
+    IDENTITY,
+    CacheError,
+    finish_hint,
+    read_meta,
+    shard_name,
+    shard_problem,
+    shard_record,
+    write_meta,
+)
 from interp.analysis.hooks import hook_layer, resolve_hook_names
-from interp.errors import CheckpointError, InputError
-from interp.io import atomic_save_safetensors, atomic_write_json, hash_state_dict, read_json
+from interp.errors import InputError
+from interp.io import atomic_save_safetensors, hash_state_dict, remove_stale_temps
 from interp.models.tl import HookedTransformer
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -86,10 +97,33 @@ def run_to_hooks(model: HookedTransformer, tokens: Tensor, names: list[str]) -> 
     return {n: cache[n] for n in names}
 
 
-def _meta(model: HookedTransformer, hooks, widths, dtype, context_size, seqs_per_shard, n_seqs) -> dict:
-    return {"format": "interp-activation-cache/1", "model_hash": hash_state_dict(model.state_dict()),
-            "hooks": hooks, "widths": widths, "dtype": dtype, "context_size": context_size,
-            "seqs_per_shard": seqs_per_shard, "n_seqs": n_seqs}
+def _identity(model: HookedTransformer, hooks, widths, dtype, context_size, seqs_per_shard, n_seqs) -> dict:
+    return {"model_hash": hash_state_dict(model.state_dict()), "hooks": hooks, "widths": widths, "dtype": dtype,
+            "context_size": context_size, "seqs_per_shard": seqs_per_shard, "n_seqs": n_seqs}
+
+
+def _check_args(n_tokens: int, batch_size: int, shard_tokens: int, context_size: int | None, n_ctx: int) -> None:
+    for name, value in (("n_tokens", n_tokens), ("batch_size", batch_size), ("shard_tokens", shard_tokens)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{name}={value!r}: must be a whole number of at least 1"
+                             + (" (tokens to run through the model; at least one context window is cached)."
+                                if name == "n_tokens" else "."))
+    if context_size is not None and not 1 <= context_size <= n_ctx:
+        raise InputError(f"context_size={context_size!r}: must be between 1 and the model's context, {n_ctx}.")
+
+
+def _previous_records(out: Path, identity: dict, resume: bool) -> tuple[dict[str, dict], bool]:
+    """The shard records of a cache already in ``out`` (to verify, not trust) and whether it was complete."""
+    old = read_meta(out)
+    if old is None:
+        return {}, False
+    if old.get("model_hash") != identity["model_hash"]:
+        raise CacheError(f"{out} holds activations of model {old.get('model_hash')}, not of this model "
+                         f"({identity['model_hash']}); choose another --out-dir.")
+    if not resume or {k: old.get(k) for k in IDENTITY} != identity:
+        raise CacheError(f"{out} holds a different cache ({old.get('hooks')}, {old.get('dtype')}, context "
+                         f"{old.get('context_size')}, {old.get('n_seqs')} sequences); choose another --out-dir.")
+    return {r["file"]: r for r in old.get("shards", [])}, bool(old.get("complete"))
 
 
 @torch.no_grad()
@@ -98,9 +132,15 @@ def cache_activations(
     dtype: str = "float32", batch_size: int = 16, context_size: int | None = None, shard_tokens: int = 2**15,
     resume: bool = True, progress: bool = True,
 ) -> CacheInfo:
-    """Cache ``hooks`` over the first ``n_tokens`` tokens (whole context windows) into ``out_dir``."""
+    """Cache ``hooks`` over the first ``n_tokens`` tokens (whole context windows) into ``out_dir``.
+
+    Rerun with the same arguments, it resumes: shards already there are verified (size and sha256) and kept,
+    bad or unrecorded ones are rewritten, and temp files of killed runs are removed. ``meta.json`` says
+    ``complete`` only once every shard is written and recorded.
+    """
     if dtype not in DTYPES:
         raise InputError(f"dtype={dtype!r}: use one of {sorted(DTYPES)}.")
+    _check_args(n_tokens, batch_size, shard_tokens, context_size, model.cfg.n_ctx)
     names = resolve_hook_names(model, hooks)
     ctx = context_size or model.cfg.n_ctx
     seqs = sequences(tokens, ctx)
@@ -110,53 +150,67 @@ def cache_activations(
     out = Path(out_dir)
     probe = run_to_hooks(model, seqs[:1].to(model.cfg.device), names)
     widths = {n: flatten(probe[n]).shape[1] for n in names}
-    meta = _meta(model, names, widths, dtype, ctx, per_shard, n_seqs)
-    if (out / "meta.json").exists():
-        old = read_json(out / "meta.json")
-        if old.get("model_hash") != meta["model_hash"]:
-            raise CheckpointError(f"{out} holds activations of model {old.get('model_hash')}, not of this model "
-                                  f"({meta['model_hash']}); choose another --out directory.")
-        if not resume or old != meta:
-            raise CheckpointError(f"{out} holds a different cache ({old.get('hooks')}, {old.get('dtype')}, "
-                                  f"context {old.get('context_size')}); choose another --out directory.")
+    identity = _identity(model, names, widths, dtype, ctx, per_shard, n_seqs)
+    records, was_complete = _previous_records(out, identity, resume)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "meta.json", meta)
+    remove_stale_temps(out)  # temp shards (17 MB each) and meta files of killed runs
     n_shards = (n_seqs + per_shard - 1) // per_shard
+    meta = {"format": FORMAT, **identity, "n_shards": n_shards, "n_rows": n_seqs * ctx, "complete": False,
+            "shards": []}
+
+    def save(complete: bool) -> None:
+        meta["complete"] = complete
+        meta["shards"] = [records[shard_name(i)] for i in range(n_shards) if shard_name(i) in records]
+        write_meta(out, meta)
+
+    if not was_complete:
+        save(complete=False)
     bar = tqdm(total=n_seqs * ctx, desc="caching", unit="tok", unit_scale=True, disable=not progress)
     for shard in range(n_shards):
-        path = out / f"shard_{shard:05d}.safetensors"
+        path = out / shard_name(shard)
         lo, hi = shard * per_shard, min(n_seqs, (shard + 1) * per_shard)
-        if path.exists():  # written atomically, so an existing shard is complete
+        if path.exists() and shard_problem(path, records.get(path.name)) is None:
             bar.update((hi - lo) * ctx)
             continue
-        rows = (hi - lo) * ctx  # filled in place: no list of parts and no concatenation copy
-        tensors = {n: torch.empty(rows, widths[n], dtype=DTYPES[dtype]) for n in names}
-        for start in range(lo, hi, batch_size):
-            batch = seqs[start : min(hi, start + batch_size)].to(model.cfg.device)
-            cache = run_to_hooks(model, batch, names)
-            r0 = (start - lo) * ctx
-            for n in names:
-                tensors[n][r0 : r0 + batch.numel()] = flatten(cache[n])
-            del cache
-            bar.update(batch.numel())
-        tensors["tokens"] = seqs[lo:hi].to(torch.int64)
-        atomic_save_safetensors(path, tensors)
-        del tensors
+        if records.pop(path.name, None) is not None or was_complete:
+            was_complete = False
+            save(complete=False)  # a bad shard of a finished cache: mark it incomplete until rewritten
+        _write_shard(model, seqs, lo, hi, names, widths, dtype, batch_size, path, bar)
+        records[path.name] = shard_record(path, (hi - lo) * ctx)
+        save(complete=False)
     bar.close()
-    return CacheInfo(out, names, widths, n_shards, n_seqs * ctx, meta["model_hash"])
+    if not was_complete:
+        save(complete=True)
+    return CacheInfo(out, names, widths, n_shards, n_seqs * ctx, identity["model_hash"])
 
 
-def open_cache(path: str | Path, model: HookedTransformer | None = None) -> dict:
-    """The cache's metadata; with ``model``, checks the cache was made by that model."""
-    path = Path(path)
-    if not (path / "meta.json").exists():
-        raise CheckpointError(f"{path} is not an activation cache (no meta.json); write one with `interp cache`.")
-    meta = read_json(path / "meta.json")
-    if model is not None and meta["model_hash"] != hash_state_dict(model.state_dict()):
-        raise CheckpointError(f"The cache in {path} was made by model {meta['model_hash']}, not this one.")
-    return meta
+def _write_shard(model: HookedTransformer, seqs: Tensor, lo: int, hi: int, names: list[str], widths: dict[str, int],
+                 dtype: str, batch_size: int, path: Path, bar: tqdm) -> None:
+    """Sequences ``[lo, hi)``'s activations (and tokens) as one shard, written atomically."""
+    ctx = seqs.shape[1]
+    rows = (hi - lo) * ctx  # filled in place: no list of parts and no concatenation copy
+    tensors = {n: torch.empty(rows, widths[n], dtype=DTYPES[dtype]) for n in names}
+    for start in range(lo, hi, batch_size):
+        batch = seqs[start : min(hi, start + batch_size)].to(model.cfg.device)
+        cache = run_to_hooks(model, batch, names)
+        r0 = (start - lo) * ctx
+        for n in names:
+            tensors[n][r0 : r0 + batch.numel()] = flatten(cache[n])
+        del cache
+        bar.update(batch.numel())
+    tensors["tokens"] = seqs[lo:hi].to(torch.int64)
+    atomic_save_safetensors(path, tensors)
 
 
-def read_shard(path: Path, hooks: list[str]) -> dict[str, Tensor]:
-    with safe_open(str(path), framework="pt") as f:
-        return {h: f.get_tensor(h) for h in hooks}
+def read_shard(path: Path, hooks: list[str], record: dict | None = None, checksum: bool = False) -> dict[str, Tensor]:
+    """The ``hooks`` tensors of one shard; with its ``record`` (from meta.json) the shard is verified first (size,
+    and sha256 with ``checksum``), and a damaged shard raises ``CacheError`` naming it and the fix."""
+    if record is not None and (problem := shard_problem(path, record, checksum=checksum)):
+        raise CacheError(f"Shard {path} of the activation cache is damaged: {problem}. "
+                         f"{finish_hint(path.parent, read_meta(path.parent) or {})}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {h: f.get_tensor(h) for h in hooks}
+    except Exception as err:  # safetensors raises its own error types for truncated or foreign files
+        raise CacheError(f"Shard {path} of the activation cache cannot be read ({err}): it is truncated or "
+                         f"corrupt. {finish_hint(path.parent, read_meta(path.parent) or {})}") from err

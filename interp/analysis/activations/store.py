@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from interp.analysis.activations.cache import flatten, open_cache, read_shard, run_to_hooks, sequences
+from interp.analysis.activations.cache import flatten, read_shard, run_to_hooks, sequences
+from interp.analysis.activations.manifest import open_cache
 from interp.analysis.hooks import resolve_hook_names
 from interp.errors import InputError
 from interp.models.tl import HookedTransformer
@@ -40,7 +41,10 @@ class ActivationStore:
     @classmethod
     def from_cache(cls, path: str | Path, hooks: list[str] | None = None, batch_size: int = 4096,
                    buffer_size: int = 2**17, seed: int = 0, model: HookedTransformer | None = None,
-                   exclude_bos: bool = False) -> ActivationStore:
+                   exclude_bos: bool = False, verify_checksums: bool = True) -> ActivationStore:
+        """Serve a cache written by ``interp cache``; an incomplete or damaged cache is refused (``CacheError``
+        saying how to finish it), and each shard's sha256 is checked as it is read unless ``verify_checksums``
+        is off."""
         path = Path(path)
         meta = open_cache(path, model)
         hooks = hooks or meta["hooks"]
@@ -50,8 +54,8 @@ class ActivationStore:
         ctx = meta["context_size"]
 
         def chunks() -> Iterator[dict[str, Tensor]]:
-            for shard in sorted(path.glob("shard_*.safetensors")):
-                acts = read_shard(shard, hooks)
+            for record in meta["shards"]:
+                acts = read_shard(path / record["file"], hooks, record, checksum=verify_checksums)
                 yield _drop_bos(acts, ctx) if exclude_bos else acts
 
         return cls(chunks(), hooks, {h: meta["widths"][h] for h in hooks}, batch_size, buffer_size, seed)

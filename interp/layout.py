@@ -120,6 +120,8 @@ class RunLayout:
         With ``required`` a missing directory raises an error that lists every path tried and where it came
         from; otherwise it returns None.
         """
+        if not (self.root.is_dir() and self.is_run()) and not required:
+            return None
         if not self.root.is_dir():
             raise RunDirError(f"Run directory {self.root} does not exist (resolved from {Path.cwd()}); check the "
                               "path, or train a run there with `interp train`.")

@@ -115,10 +115,10 @@ def cache_activations(
         old = read_json(out / "meta.json")
         if old.get("model_hash") != meta["model_hash"]:
             raise CheckpointError(f"{out} holds activations of model {old.get('model_hash')}, not of this model "
-                                  f"({meta['model_hash']}); choose another --out directory.")
+                                  f"({meta['model_hash']}); choose another --out-dir.")
         if not resume or old != meta:
             raise CheckpointError(f"{out} holds a different cache ({old.get('hooks')}, {old.get('dtype')}, "
-                                  f"context {old.get('context_size')}); choose another --out directory.")
+                                  f"context {old.get('context_size')}); choose another --out-dir.")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "meta.json", meta)
     n_shards = (n_seqs + per_shard - 1) // per_shard

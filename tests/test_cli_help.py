@@ -187,3 +187,15 @@ def test_documented_commands_use_current_option_names(capsys) -> None:
         except SystemExit:
             pytest.fail(f"{source}: `{line}` does not parse")
         assert "deprecated" not in capsys.readouterr().err, f"{source}: `{line}` uses a deprecated option name"
+
+
+def test_both_lr_schedules_take_the_step_first() -> None:
+    import inspect
+
+    from interp.training.trainer import lr_at
+    from saes.train import lr_at as sae_lr_at
+
+    assert list(inspect.signature(lr_at).parameters)[:2] == list(inspect.signature(sae_lr_at).parameters)[:2]
+    sae_cfg = SAETrainConfig(warmup_steps=10, decay_start=0.8)
+    assert sae_lr_at(4, sae_cfg, 100, 1.0) == pytest.approx(0.5)  # warm-up
+    assert sae_lr_at(50, sae_cfg, 100, 1.0) == 1.0 and sae_lr_at(90, sae_cfg, 100, 1.0) == pytest.approx(0.5)

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")):  # under torchrun, only the first process writes and says so
         return 0
     run = RunLayout(result.run_dir)
-    print_done({"run directory": run.root, "checkpoint": run.latest, "loss curve": run.loss_curve,
+    print_done({"run directory": run.root, "checkpoint": run.checkpoint(result.step), "loss curve": run.loss_curve,
                 "metrics": run.metrics},
                [command("interp eval", run.root) + "   # validation loss and probe-task scores",
                 command("interp analyze", run.root, "--task", "ioi"),

@@ -130,7 +130,7 @@ def contender_ours(warmup: int, steps: int) -> float:
             preset="tiny", model_overrides=dict(n_layers=N_LAYERS, d_model=D_MODEL, n_heads=N_HEADS, n_ctx=N_CTX,
                                                 d_vocab=VOCAB),
             data_dir=str(Path(tmp) / "data"), out_dir=str(Path(tmp) / "run"), batch_size=BATCH,
-            max_steps=warmup + steps, eval_interval=10**9, ckpt_interval=10**9, log_interval=1, progress=False,
+            max_steps=warmup + steps, val_interval=10**9, ckpt_interval=10**9, log_interval=1, progress=False,
         )
         train(cfg)
         rows = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]

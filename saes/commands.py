@@ -1,6 +1,6 @@
 """The SAE subcommands of ``interp`` (registered through the ``interp.app.commands`` entry points):
 
-    interp train-sae --run-dir runs/quickstart/model --hook blocks.1.hook_resid_pre --k 32 --out-dir runs/saes
+    interp train-sae runs/quickstart/model --hook blocks.1.hook_resid_pre --k 32 --out-dir runs/saes
     interp train-sae --config saes.json                  # several SAEs from one pass (see SAETrainConfig)
     interp eval-sae runs/saes/topk-blocks.1.hook_resid_pre --run-dir runs/quickstart/model
     interp dashboard runs/saes/topk-blocks.1.hook_resid_pre --run-dir runs/quickstart/model --features 0,5,17
@@ -11,15 +11,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from interp.app.args import add_dataclass_args, dataclass_from_args
+from interp.app.args import add_dataclass_args, add_n_tokens_option, add_renamed_option, dataclass_from_args
+from interp.app.messages import command, format_table, print_done
 
 
 def register_train(sub: argparse._SubParsersAction) -> None:
     from saes.train_config import SAETrainConfig
 
     p = sub.add_parser("train-sae", help="train SAEs / transcoders on a model's activations",
-                       description="Train one SAE from the flags, or several (one activation pass) from --config.")
-    add_dataclass_args(p, SAETrainConfig)
+                       description="Train one SAE on RUN_DIR's activations from the flags, or several (one "
+                                   "activation pass) from --config.")
+    add_dataclass_args(p, SAETrainConfig, positional=("run_dir",), flags={"data": "--data-dir"})
     p.set_defaults(func=run_train)
 
 
@@ -27,28 +29,36 @@ def run_train(args: argparse.Namespace) -> int:
     from saes.train import train_saes
     from saes.train_config import SAETrainConfig
 
-    result = train_saes(dataclass_from_args(SAETrainConfig, args))
-    for name, path in result.sae_dirs.items():
+    cfg = dataclass_from_args(SAETrainConfig, args)
+    result = train_saes(cfg)
+    for name in result.sae_dirs:
         m = result.final[name]
-        print(f"{name}: fvu {m['fvu']:.3f}, L0 {m['l0']:.1f}, dead {m['dead']:.1%} -> {path}")
-    print(f"{result.steps} steps, {result.rows:,} activations in {result.seconds:.0f}s. "
-          f"Next: interp eval-sae {next(iter(result.sae_dirs.values()))} --run-dir RUN_DIR")
+        print(f"{name}: fvu {m['fvu']:.3f}, L0 {m['l0']:.1f}, dead {m['dead']:.1%}")
+    print(f"{result.steps} steps, {result.rows:,} activations in {result.seconds:.0f}s")
+    first = next(iter(result.sae_dirs.values()))
+    print_done({f"SAE {name}": path for name, path in result.sae_dirs.items()},
+               [command("interp eval-sae", first, "--run-dir", cfg.run_dir) + "   # L0, FVU, CE loss recovered, KL",
+                command("interp dashboard", first, "--run-dir", cfg.run_dir) + "   # feature pages",
+                f"python: saes.load_sae({str(first)!r})"])
     return 0
 
 
-def _tokens(run_dir: str, data: str | None, n_seqs: int, ctx: int):
+def _tokens(args: argparse.Namespace, ctx: int):
+    from interp.app.args import n_windows
     from interp.data.shards import TokenShards
     from interp.models.loading import run_data
 
-    return (TokenShards(data) if data else run_data(run_dir, "val")).first_windows(n_seqs, ctx)
+    data = TokenShards(args.data_dir) if args.data_dir else run_data(args.run_dir, "val")
+    return data.first_windows(n_windows(args, ctx), ctx)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sae_dir", help="an SAE directory (workbench or SAELens format)")
-    p.add_argument("--run-dir", required=True, help="the model the SAE belongs to")
-    p.add_argument("--data", default=None, help="token shards (default: the run's validation data)")
-    p.add_argument("--n-seqs", type=int, default=128)
-    p.add_argument("--device", default=None)
+    p.add_argument("sae_dir", metavar="SAE_DIR", help="an SAE directory (workbench or SAELens format)")
+    p.add_argument("--run-dir", required=True, help="the run directory of the model the SAE belongs to")
+    add_renamed_option(p, "--data-dir", "--data", default=None,
+                       help="token-shard directory (default: the run's validation shards)")
+    add_n_tokens_option(p, 16_384, "tokens to run through the model")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
 
 
 def register_eval(sub: argparse._SubParsersAction) -> None:
@@ -67,12 +77,15 @@ def run_eval(args: argparse.Namespace) -> int:
 
     model = interp.load(args.run_dir, device=args.device)
     sae = load_sae(args.sae_dir, device=model.cfg.device)
-    metrics = evaluate_sae(model, sae, _tokens(args.run_dir, args.data, args.n_seqs, model.cfg.n_ctx), progress=True)
+    metrics = evaluate_sae(model, sae, _tokens(args, model.cfg.n_ctx), progress=True)
     density = metrics.pop("density")
-    atomic_write_json(Path(args.sae_dir) / "eval.json", metrics)
-    with atomic_path(Path(args.sae_dir) / "density.html") as tmp:
+    sae_dir = Path(args.sae_dir)
+    atomic_write_json(sae_dir / "eval.json", metrics)
+    with atomic_path(sae_dir / "density.html") as tmp:
         density_histogram(density).write_html(tmp, include_plotlyjs=True)
-    print(" ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    print(format_table(metrics, ("metric", "value")))
+    print_done({"metrics": sae_dir / "eval.json", "feature density histogram": sae_dir / "density.html"},
+               [command("interp dashboard", sae_dir, "--run-dir", args.run_dir) + "   # feature pages"])
     return 0
 
 
@@ -90,8 +103,8 @@ def register_dashboard(sub: argparse._SubParsersAction) -> None:
                     "runs/quickstart/model \\\n      --n-features 50 --sort-by mean_act")
     _common(p)
     p.add_argument("--features", default=None, help="comma-separated feature ids (default: the most frequent)")
-    p.add_argument("--n-features", type=int, default=20)
-    p.add_argument("--out", default=None, help="output directory (default SAE_DIR/dashboard)")
+    p.add_argument("--n-features", type=int, default=20, help="features to draw without --features (default 20)")
+    add_renamed_option(p, "--out-dir", "--out", default=None, help="output directory (default SAE_DIR/dashboard)")
     p.add_argument("--sort-by", choices=SORT_COLUMNS, default="max_act",
                    help="order of the index and of the next/previous links: max_act, mean_act (mean where it "
                         "fires) or density, descending; feature (the id), ascending (default: max_act)")
@@ -106,8 +119,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
     model = interp.load(args.run_dir, device=args.device)
     sae = load_sae(args.sae_dir, device=model.cfg.device)
     feats = [int(f) for f in args.features.split(",")] if args.features else None
-    index = write_dashboards(model, sae, _tokens(args.run_dir, args.data, args.n_seqs, model.cfg.n_ctx),
-                             args.out or Path(args.sae_dir) / "dashboard", features=feats, n_features=args.n_features,
-                             sort_by=args.sort_by)
-    print(f"wrote {index}")
+    index = write_dashboards(model, sae, _tokens(args, model.cfg.n_ctx), args.out_dir or Path(args.sae_dir) / "dashboard",
+                             features=feats, n_features=args.n_features, sort_by=args.sort_by)
+    print_done({"dashboard index": index}, [f"open {index} in a browser"])
     return 0

@@ -43,7 +43,9 @@ class SAETrainResult:
     final: dict[str, dict[str, float]]  # per SAE: mse, fvu, l0, dead fraction at the end
 
 
-def lr_at(cfg: SAETrainConfig, step: int, total: int, base: float) -> float:
+def lr_at(step: int, cfg: SAETrainConfig, total: int, base: float) -> float:
+    """Learning rate of step ``step`` of ``total`` for a group whose peak is ``base``: linear warm-up, constant,
+    linear decay to 0 from ``decay_start * total`` (same argument order as ``interp.training.trainer.lr_at``)."""
     if step < cfg.warmup_steps:
         return base * (step + 1) / cfg.warmup_steps
     start = int(cfg.decay_start * total)
@@ -117,7 +119,7 @@ class SAETrainer:
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
         cfg = self.cfg
         for group in self.opt.param_groups:
-            group["lr"] = lr_at(cfg, self.step, self.total_steps, group["base_lr"])
+            group["lr"] = lr_at(self.step, cfg, self.total_steps, group["base_lr"])
         sparsity = min(1.0, (self.step + 1) / max(1, cfg.sparsity_warmup_steps))
         self.opt.zero_grad(set_to_none=True)
         logs: dict[str, dict[str, float]] = {}

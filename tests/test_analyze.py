@@ -57,7 +57,7 @@ def test_analyze_command_on_a_trained_run(tiny_run_dir, tmp_path, task) -> None:
     from interp.app.cli import main
 
     out = tmp_path / task
-    assert main(["analyze", str(tiny_run_dir), "--task", task, "--n-prompts", "8", "--out", str(out),
+    assert main(["analyze", str(tiny_run_dir), "--task", task, "--n-prompts", "8", "--out-dir", str(out),
                  "--device", "cpu"]) == 0
     findings = json.loads((out / "findings.json").read_text())
     grid = torch.tensor(findings["head_patching"])
@@ -79,7 +79,7 @@ def test_lens_command_trains_saves_and_compares(tiny_run_dir, tmp_path) -> None:
     from interp.app.cli import main
 
     out = tmp_path / "lens"
-    assert main(["lens", str(tiny_run_dir), "--out", str(out), "--steps", "150", "--n-seqs", "64",
+    assert main(["lens", str(tiny_run_dir), "--out-dir", str(out), "--steps", "150", "--n-tokens", "4096",
                  "--device", "cpu"]) == 0
     curves = json.loads((out / "lens.json").read_text())
     tuned, plain = curves["tuned_lens_kl"], curves["logit_lens_kl"]

@@ -27,7 +27,7 @@ STEPS = 80
 @pytest.fixture(scope="module")
 def reference(tiny_data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     cfg = tiny_train_config(tiny_data_dir, tmp_path_factory.mktemp("ref") / "run", max_steps=STEPS, batch_size=8,
-                            ckpt_interval=5, eval_interval=40, keep_checkpoints=2)
+                            ckpt_interval=5, val_interval=40, keep_checkpoints=2)
     train(cfg)
     return cfg
 

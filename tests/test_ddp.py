@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_two_processes_match_one(tiny_data_dir: Path, tmp_path: Path) -> None:
-    cfg = tiny_train_config(tiny_data_dir, tmp_path / "one", max_steps=8, batch_size=8, eval_interval=10**6,
+    cfg = tiny_train_config(tiny_data_dir, tmp_path / "one", max_steps=8, batch_size=8, val_interval=10**6,
                             ckpt_interval=4, log_interval=1)
     train(cfg)
     (tmp_path / "cfg.json").write_text(json.dumps({**cfg.__dict__, "out_dir": str(tmp_path / "two")}))

@@ -32,7 +32,7 @@ def test_load_missing_run(tmp_path: Path) -> None:
 
 def test_every_subcommand_has_help(capsys) -> None:
     choices = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    for name in ("quickstart", "train", "corpus", "eval", "export", "import", "cache"):
+    for name in ("quickstart", "train", "corpus", "eval", "export", "import", "cache", "analyze", "lens"):
         with pytest.raises(SystemExit) as exit_info:
             main([name, "--help"])
         assert exit_info.value.code == 0
@@ -55,13 +55,13 @@ def test_unknown_preset_via_cli(tiny_data_dir: Path, tmp_path: Path, capsys) -> 
 def test_export_import_round_trip(tiny_run_dir: Path, tmp_path: Path) -> None:
     from transformers import GPT2LMHeadModel
 
-    assert main(["export", str(tiny_run_dir), "--out", str(tmp_path / "hf")]) == 0
+    assert main(["export", str(tiny_run_dir), "--out-dir", str(tmp_path / "hf")]) == 0
     hf = GPT2LMHeadModel.from_pretrained(tmp_path / "hf").eval()
     gpt = load_model(tiny_run_dir)
     tokens = torch.randint(0, gpt.cfg.d_vocab, (2, 30), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert (hf(tokens).logits - gpt(tokens)).abs().max().item() <= 1e-4
-    assert main(["import", "--hf", str(tmp_path / "hf"), "--out", str(tmp_path / "imported")]) == 0
+    assert main(["import", "--hf", str(tmp_path / "hf"), "--out-dir", str(tmp_path / "imported")]) == 0
     back = interp.load(tmp_path / "imported", device="cpu")
     with torch.no_grad():
         assert (back(tokens) - gpt(tokens)).abs().max().item() <= 1e-4
@@ -84,11 +84,13 @@ def test_quickstart_pipeline_tiny(tmp_path: Path) -> None:
     assert "Probe tasks" in html and "When Lily and Tom went to the park" in html and "plotly" in html
 
 
-def test_cache_command(tiny_run_dir: Path, tmp_path: Path) -> None:
+def test_cache_command(tiny_run_dir: Path, tmp_path: Path, capsys) -> None:
     from interp.analysis.activations import ActivationStore
 
-    assert main(["cache", str(tiny_run_dir), "--hooks", "blocks.*.hook_resid_post", "--tokens", "2048",
-                 "--out", str(tmp_path / "c")]) == 0
+    assert main(["cache", str(tiny_run_dir), "--hooks", "blocks.*.hook_resid_post", "--n-tokens", "2048",
+                 "--out-dir", str(tmp_path / "c")]) == 0
+    said = capsys.readouterr().out
+    assert f"activations  {tmp_path / 'c'}" in said and f"--cache-dir {tmp_path / 'c'}" in said
     meta = json.loads((tmp_path / "c" / "meta.json").read_text())
     assert meta["hooks"] == ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]
     rows = sum(len(b["blocks.1.hook_resid_post"]) for b in ActivationStore.from_cache(tmp_path / "c", batch_size=256,

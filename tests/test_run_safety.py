@@ -56,7 +56,7 @@ def test_second_training_into_a_locked_run_is_refused(tiny_data_dir: Path, tmp_p
     out = tmp_path / "run"
     code = ("import sys; from tests.fixtures.runs import tiny_train_config; from interp.training.trainer import train; "
             "train(tiny_train_config(sys.argv[1], sys.argv[2], max_steps=100000, ckpt_interval=100000, "
-            "eval_interval=100000))")
+            "val_interval=100000))")
     first = subprocess.Popen([sys.executable, "-c", code, str(tiny_data_dir), str(out)],
                              cwd=Path(__file__).parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -88,15 +88,15 @@ def test_full_disk_keeps_the_previous_checkpoint(tiny_data_dir: Path, small_disk
     from interp.app.cli import explain
 
     run = small_disk / "run"
-    train(tiny_train_config(tiny_data_dir, run, max_steps=10, ckpt_interval=10, eval_interval=10))
+    train(tiny_train_config(tiny_data_dir, run, max_steps=10, ckpt_interval=10, val_interval=10))
     filler = small_disk / "filler"
     free = shutil.disk_usage(small_disk).free
     filler.write_bytes(b"\0" * max(0, free - 16_384))  # room for the logs, not for another checkpoint
     with pytest.raises(CheckpointError, match="the disk is full") as err:
-        train(tiny_train_config(tiny_data_dir, run, max_steps=20, ckpt_interval=10, eval_interval=10, resume=True))
+        train(tiny_train_config(tiny_data_dir, run, max_steps=20, ckpt_interval=10, val_interval=10, resume=True))
     assert "--resume" in explain(err.value)
     assert latest_checkpoint(run).name == "step_000010" and load_model(run) is not None
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]  # no half-written leftovers
     filler.unlink()
-    assert train(tiny_train_config(tiny_data_dir, run, max_steps=20, ckpt_interval=10, eval_interval=10,
+    assert train(tiny_train_config(tiny_data_dir, run, max_steps=20, ckpt_interval=10, val_interval=10,
                                    resume=True)).step == 20

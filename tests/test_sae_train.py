@@ -155,20 +155,27 @@ def test_dashboard_finds_the_promoted_token(tiny_model, val_tokens, tmp_path) ->
     assert (tmp_path / "dash" / f"feature_{f}.html").exists() and f"feature_{other}.html" in index.read_text()
 
 
-def test_sae_commands(tiny_run_dir, tmp_path) -> None:
+def test_sae_commands(tiny_run_dir, tmp_path, capsys) -> None:
     from interp.app.cli import main
 
     out = tmp_path / "cli"
-    assert main(["train-sae", "--run-dir", str(tiny_run_dir), "--out-dir", str(out), "--hook",
+    assert main(["train-sae", str(tiny_run_dir), "--out-dir", str(out), "--hook",
                  "blocks.1.hook_resid_pre", "--k", "8", "--expansion", "2", "--n-tokens", "65536", "--batch-size",
                  "512", "--buffer-size", "2048", "--no-progress"]) == 0
     sae_dir = out / "topk-blocks.1.hook_resid_pre"
-    assert main(["eval-sae", str(sae_dir), "--run-dir", str(tiny_run_dir), "--n-seqs", "8"]) == 0
+    said = capsys.readouterr().out
+    assert f"interp eval-sae {sae_dir} --run-dir {tiny_run_dir}" in said and "RUN_DIR" not in said
+    assert main(["eval-sae", str(sae_dir), "--run-dir", str(tiny_run_dir), "--n-tokens", "512"]) == 0
     metrics = json.loads((sae_dir / "eval.json").read_text())
     assert metrics["l0"] <= 8 and 0 <= metrics["fvu"] < 1
-    assert main(["dashboard", str(sae_dir), "--run-dir", str(tiny_run_dir), "--n-seqs", "8", "--n-features",
+    table = capsys.readouterr().out
+    assert str(sae_dir / "eval.json") in table
+    assert any(line.split()[:1] == ["fvu"] and float(line.split()[1]) == pytest.approx(metrics["fvu"], rel=1e-3)
+               for line in table.splitlines())  # one metric a line, not k=v
+    assert main(["dashboard", str(sae_dir), "--run-dir", str(tiny_run_dir), "--n-tokens", "512", "--n-features",
                  "3"]) == 0
     assert len(list((sae_dir / "dashboard").glob("feature_*.html"))) == 3
+    assert str(sae_dir / "dashboard") in capsys.readouterr().out
 
 
 def test_bad_sae_input(tiny_run_dir, tiny_model, tmp_path) -> None:

@@ -17,7 +17,7 @@ from interp.tasks.greater_than import greater_than_prompts, score_greater_than
 from interp.tasks.induction import score_induction
 from interp.tasks.ioi import ioi_prompts, score_ioi
 from interp.tasks.scoring import continuation_logprobs, encode
-from interp.tasks.suite import TASKS, evaluate_tasks
+from interp.tasks.suite import TASKS, score_tasks
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +92,12 @@ def test_induction_without_context_has_no_gain(tok) -> None:
     assert got["first_half_loss"] > math.log(2)
 
 
-def test_evaluate_tasks_all_and_errors(tok) -> None:
-    results = evaluate_tasks(_model(tok), n_prompts=6, progress=False)
+def test_score_tasks_all_and_errors(tok) -> None:
+    results = score_tasks(_model(tok), n_prompts=6, progress=False)
     assert set(results) == set(TASKS)
     assert 0 <= results["ioi"]["accuracy"] <= 1 and 0 <= results["multiple_choice"]["accuracy"] <= 1
     with pytest.raises(ConfigError, match="Unknown task"):
-        evaluate_tasks(_model(tok), tasks=["ioi", "sudoku"])
+        score_tasks(_model(tok), tasks=["ioi", "sudoku"])
 
 
 def test_capitals_accuracy_by_hand(tok) -> None:

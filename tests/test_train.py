@@ -48,7 +48,7 @@ def test_lr_schedule() -> None:
 def test_resume_after_sigkill_matches_uninterrupted(tiny_data_dir: Path, tmp_path: Path) -> None:
     steps = 120
     ref = tiny_train_config(tiny_data_dir, tmp_path / "ref", max_steps=steps, batch_size=8, ckpt_interval=10,
-                            eval_interval=10**6)
+                            val_interval=10**6)
     train(ref)
     killed = tmp_path / "killed"
     args = [sys.executable, "-m", "interp.app.commands.train", "--config", str(tmp_path / "cfg.json")]
@@ -74,7 +74,7 @@ def test_resume_after_sigkill_matches_uninterrupted(tiny_data_dir: Path, tmp_pat
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(tiny_data_dir: Path, tmp_path: Path) -> None:
     cfg = tiny_train_config(tiny_data_dir, tmp_path / "nan", lr=1e4, min_lr=1e4, warmup_steps=1, ckpt_interval=1,
-                            eval_interval=10**6, batch_size=8, max_steps=30)
+                            val_interval=10**6, batch_size=8, max_steps=30)
     with pytest.raises(NonFiniteLossError, match="Non-finite loss.*lower --lr"):
         train(cfg)
     last = latest_checkpoint(tmp_path / "nan")
@@ -84,7 +84,7 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tiny_data_dir: Path, tmp_path:
 
 
 def test_run_dir_refused_unless_resume_or_overwrite(tiny_data_dir: Path, tmp_path: Path) -> None:
-    cfg = tiny_train_config(tiny_data_dir, tmp_path / "run", max_steps=5, eval_interval=10**6)
+    cfg = tiny_train_config(tiny_data_dir, tmp_path / "run", max_steps=5, val_interval=10**6)
     train(cfg)
     with pytest.raises(RunDirError, match="already holds a run.*--resume.*--overwrite"):
         train(cfg)

@@ -32,7 +32,7 @@ def evaluate_run(
     """
     from interp.models.convert import to_hooked
     from interp.models.loading import load_gpt_and_tokenizer
-    from interp.tasks.suite import evaluate_tasks
+    from interp.tasks.suite import score_tasks
     from interp.training.checkpoint import resolve_checkpoint
 
     run = RunLayout(run_dir)
@@ -48,7 +48,7 @@ def evaluate_run(
     except RunDirError as err:
         warnings.warn(f"validation loss not computed: {err}", stacklevel=2)
     hooked = to_hooked(gpt.cpu(), tokenizer, device=device)
-    results.update(evaluate_tasks(hooked, n_prompts=n_prompts, seed=seed, tasks=tasks))
+    results.update(score_tasks(hooked, n_prompts=n_prompts, seed=seed, tasks=tasks))
     entry = {"checkpoint": checkpoint, "n_prompts": n_prompts, "seed": seed, "git_commit": git_commit(),
              "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
     merged = _merge(read_json(run.eval) if run.eval.exists() else {}, results, entry)

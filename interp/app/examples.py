@@ -58,6 +58,6 @@ def example_run(size: str = "tiny", root: str | Path | None = None) -> Path:
                                 bpe_train_chars=400_000, seed=0))
     if not RunLayout(run).model_config.exists() or not RunLayout(run).latest.exists():
         train(TrainConfig(preset="tiny", data_dir=str(data), out_dir=str(run), batch_size=16, max_steps=TINY_STEPS,
-                          lr=3e-3, min_lr=3e-4, warmup_steps=10, eval_interval=TINY_STEPS, eval_tokens=8_000,
+                          lr=3e-3, min_lr=3e-4, warmup_steps=10, val_interval=TINY_STEPS, val_tokens=8_000,
                           ckpt_interval=TINY_STEPS, progress=False, seed=0, overwrite=True))
     return run

@@ -35,22 +35,40 @@ TARGETS = (("ioi", "accuracy", 0.9), ("induction", "induction_gain", 2.0))
 @dataclass
 class QuickstartConfig:
     out_dir: str = "runs/quickstart"
-    preset: str = "auto"  # 'auto': 'cpu' without a GPU, 'gpu' with one
-    max_steps: int = 0  # 0: 4000
-    batch_size: int = 0  # 0: 32 on CPU, 64 on GPU
-    n_tokens: int = 0  # training tokens to generate; 0: 16M on CPU, 40M on GPU
+    """Output directory: data/ (corpus and tokenizer), model/ (the run) and report.html."""
+    preset: str = "auto"
+    """Model size, a preset of interp.models.config.PRESETS; auto: cpu without a GPU, gpu with one."""
+    max_steps: int = 0
+    """Training steps; 0: 4000."""
+    batch_size: int = 0
+    """Sequences per training step; 0: 32 on CPU, 64 on GPU."""
+    n_tokens: int = 0
+    """Training tokens of stories to generate; 0: 16M on CPU, 40M on GPU."""
     lr: float = 3e-3
+    """Peak learning rate (after the warm-up; cosine decay to min_lr)."""
     min_lr: float = 3e-4
+    """Learning rate at the last step."""
     warmup_steps: int = 100
-    copy_drill_frac: float = 0.4  # share of rows that are copy drills (interp.training.copy_drills) once they start; 0: none
-    copy_drill_start: int = -1  # first step with drills; -1: 5/8 of max_steps (docs/circuit-formation.md)
-    copy_drill_stop: int = -1  # first step without them again; -1: 13/16 of max_steps; 0: drills to the end
+    """Steps of linear learning-rate warm-up."""
+    copy_drill_frac: float = 0.4
+    """Share of each batch's rows that are copy drills (interp.training.copy_drills) while drills run; they form an
+    induction circuit sooner. In [0, 1); 0: no drills."""
+    copy_drill_start: int = -1
+    """First step with copy drills; -1: 5/8 of max_steps (docs/circuit-formation.md)."""
+    copy_drill_stop: int = -1
+    """First step without copy drills again; -1: 13/16 of max_steps; 0: drills until the end."""
     n_prompts: int = 200
+    """Held-out prompts per probe task in the evaluation (greater-than and induction use half)."""
     seed: int = 0
+    """Seed of the corpus, the model's initialisation and batches, and the evaluation prompts."""
     device: str = "auto"
+    """Device: auto (cuda when available, else cpu), cpu, cuda or cuda:N."""
     resume: bool = False
+    """Continue an interrupted quickstart in out_dir from the latest checkpoint (the corpus is reused)."""
     overwrite: bool = False
+    """Start the training again, replacing the run in out_dir/model."""
     progress: bool = True
+    """Show progress bars."""
 
 
 def _resolved(cfg: QuickstartConfig) -> dict[str, Any]:
@@ -123,7 +141,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
         preset=r["preset"], data_dir=str(data_dir), out_dir=str(run_dir), batch_size=r["batch_size"],
         max_steps=r["max_steps"], lr=cfg.lr, min_lr=cfg.min_lr, warmup_steps=cfg.warmup_steps,
         copy_drill_frac=cfg.copy_drill_frac, copy_drill_start=r["copy_drill_start"], copy_drill_stop=r["copy_drill_stop"],
-        eval_interval=max(1, r["max_steps"] // 5), ckpt_interval=max(1, r["max_steps"] // 5), seed=cfg.seed,
+        val_interval=max(1, r["max_steps"] // 5), ckpt_interval=max(1, r["max_steps"] // 5), seed=cfg.seed,
         device=cfg.device, resume=cfg.resume, overwrite=cfg.overwrite, progress=cfg.progress,
     ))
     print("[3/4] evaluating on held-out probe prompts")

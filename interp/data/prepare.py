@@ -41,14 +41,26 @@ class DataConfig:
     """Options of ``interp corpus`` (each field is a flag: --out-dir, --n-tokens, ...)."""
 
     out_dir: str = "runs/data"
-    source: str = "builtin"  # 'builtin', a file or folder of text, or 'hf:NAME[:SPLIT[:FIELD]]'
-    tokenizer: str = "bpe"  # 'bpe' (trained here), 'gpt2' (exact GPT-2), or a tokenizer directory
+    """Data directory to write: tokenizer/, train/ and val/ token shards, data_config.json."""
+    source: str = "builtin"
+    """Where the text comes from: builtin (the procedural story corpus, endless), a .txt/.md/.jsonl file or a folder
+    of them (documents: paragraphs, or the "text" field of each JSON line), or hf:NAME[:SPLIT[:FIELD]] (a Hugging
+    Face dataset, streamed; needs the internet)."""
+    tokenizer: str = "bpe"
+    """bpe (a byte-level BPE trained here on the source), gpt2 (GPT-2's exact tokenizer, offline) or the path of
+    a saved tokenizer directory."""
     vocab_size: int = 4096
-    n_tokens: int = 5_000_000  # training tokens
+    """Vocabulary size of the BPE trained here (with tokenizer bpe only; gpt2 has 50257)."""
+    n_tokens: int = 5_000_000
+    """Training tokens to write (fewer if the source runs out first)."""
     val_tokens: int = 200_000
-    bpe_train_chars: int = 6_000_000  # text used to train the BPE
+    """Validation tokens to write, from documents that come before (and are separate from) the training ones."""
+    bpe_train_chars: int = 6_000_000
+    """Characters of source text the BPE is trained on (with tokenizer bpe only)."""
     seed: int = 0
+    """Seed of the built-in corpus's stories (files and datasets are read in order)."""
     batch_docs: int = 2000
+    """Documents tokenized per batch (a speed/memory trade-off; the output does not depend on it)."""
     overwrite: bool = False
     """Replace an existing data directory at out_dir (the old one stays readable until the new one is complete)."""
 

@@ -28,18 +28,32 @@ class ModelConfig:
     """
 
     n_layers: int = 2
+    """Transformer blocks."""
     d_model: int = 128
+    """Width of the residual stream (a multiple of n_heads)."""
     n_heads: int = 4
-    d_mlp: int | None = None  # default 4 * d_model
+    """Attention heads per block; each has d_model / n_heads dimensions."""
+    d_mlp: int | None = None
+    """Hidden width of each MLP; None: 4 * d_model."""
     n_ctx: int = 128
+    """Context length in tokens (learned position embeddings)."""
     d_vocab: int = 4096
-    act_fn: str = "gelu_new"  # GPT-2's tanh approximation
+    """Vocabulary size (set from the tokenizer's when training)."""
+    act_fn: str = "gelu_new"
+    """MLP activation: gelu_new (GPT-2's tanh approximation), gelu or relu."""
     norm: str = "layernorm"
+    """Normalization at every site: layernorm, none (identity) or fixed (a fixed scale, see above)."""
     norm_sites: dict[str, str] = field(default_factory=dict)
+    """Per-site overrides of norm, keyed blocks.{i}.ln1, blocks.{i}.ln2 or ln_f; {}: norm everywhere."""
     layer_norm_eps: float = 1e-5
+    """Epsilon added to the variance in LayerNorm."""
     tie_embeddings: bool = True
+    """Share the unembedding with the token embedding, as GPT-2 does."""
     dropout: float = 0.0
+    """Dropout on the attention probabilities during training; 0: none."""
     init_std: float = 0.02
+    """Standard deviation of the normal initialisation of weights (residual-stream output projections: divided by
+    sqrt(2 * n_layers), as in GPT-2)."""
 
     def __post_init__(self) -> None:
         if self.d_mlp is None:

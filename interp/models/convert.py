@@ -258,5 +258,5 @@ def hooked_from_pretrained_name(name: str, device: str = "cpu") -> HookedTransfo
         raise WorkbenchError(
             f"Could not load {name!r} through TransformerLens: {err}. This machine looks offline. On a machine "
             f"with internet save it with transformers (GPT2LMHeadModel.from_pretrained({name!r}).save_pretrained(DIR)),"
-            " copy DIR here and run `interp import --hf DIR --out RUN_DIR` (or interp.models.convert.import_hf(DIR))."
+            " copy DIR here and run `interp import --hf DIR --out-dir RUN_DIR` (or interp.models.convert.import_hf(DIR))."
         ) from err

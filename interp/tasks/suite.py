@@ -1,7 +1,7 @@
-"""Probe-task evaluation of any ``HookedTransformer``: IOI, induction, greater-than, capitals, colored objects,
+"""Probe-task scores of any ``HookedTransformer``: IOI, induction, greater-than, capitals, colored objects,
 multiple choice. (``interp.app.evaluate_run`` adds validation loss and writes a run's ``eval.json``.)
 
->>> scores = evaluate_tasks(model, n_prompts=200)
+>>> scores = score_tasks(model, n_prompts=200)
 >>> scores["ioi"]["accuracy"], scores["induction"]["induction_gain"]
 """
 
@@ -32,7 +32,7 @@ TASKS: dict[str, Callable[..., dict[str, float]]] = {
 
 
 @torch.no_grad()
-def evaluate_tasks(
+def score_tasks(
     model: HookedTransformer, n_prompts: int = 200, seed: int = 0, tasks: Sequence[str] | None = None,
     progress: bool = True,
 ) -> dict[str, dict[str, float]]:
@@ -46,8 +46,11 @@ def evaluate_tasks(
     was_training = model.training
     model.eval()
     results = {}
-    for name in tqdm(names, desc="eval tasks", disable=not progress):
+    for name in tqdm(names, desc="task scores", disable=not progress):
         n = max(1, n_prompts // 2) if name in ("greater_than", "induction") else n_prompts
         results[name] = TASKS[name](model, n_prompts=n, seed=seed)
     model.train(was_training)
     return results
+
+
+evaluate_tasks = score_tasks  # the former name, kept for one release

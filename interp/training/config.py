@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import warnings
+from dataclasses import InitVar, dataclass, field
+from typing import Any, ClassVar
 
 from interp.errors import ConfigError
 from interp.models.config import ModelConfig
@@ -14,37 +15,89 @@ from interp.models.config import ModelConfig
 
 @dataclass
 class TrainConfig:
-    preset: str = "cpu"  # a ModelConfig preset (interp.models.config.PRESETS)
-    model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"n_layers": 4}
-    data_dir: str = "runs/data"  # written by `interp corpus` (tokenizer/, train/, val/)
+    """Options of ``interp train``: the model, the data, the optimizer schedule, validation, checkpoints."""
+
+    preset: str = "cpu"
+    """Model size, a preset of interp.models.config.PRESETS: tiny (tests), cpu (the quickstart), gpu, ts-1m,
+    ts-3m, ts-8m, ts-33m (TinyStories sizes) or gpt2-small (124M)."""
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    """ModelConfig fields that replace the preset's, as JSON, e.g. '{"n_layers": 4, "n_heads": 8}' (keys: n_layers,
+    d_model, n_heads, d_mlp, n_ctx, act_fn, norm, norm_sites, layer_norm_eps, tie_embeddings, dropout,
+    init_std; d_vocab always comes from the data). {}: the preset as it is."""
+    data_dir: str = "runs/data"
+    """Data directory written by `interp corpus` (tokenizer/, train/ and val/ token shards)."""
     out_dir: str = "runs/model"
-    batch_size: int = 32  # sequences per optimizer step, across all processes and micro-steps
+    """Run directory to write (checkpoints/, train_config.json, metrics.jsonl, loss_curve.html, tokenizer/); it
+    must be new or empty unless --resume or --overwrite."""
+    batch_size: int = 32
+    """Sequences per optimizer step, summed over all processes and micro-steps (a multiple of grad_accum x the
+    number of processes)."""
     grad_accum: int = 1
+    """Micro-steps per optimizer step: each runs batch_size / grad_accum sequences, to fit memory (1: none)."""
     max_steps: int = 2000
+    """Optimizer steps to train for; the cosine schedule ends here (may grow on --resume)."""
     lr: float = 2e-3
+    """Peak learning rate, reached after warmup_steps (AdamW)."""
     min_lr: float = 2e-4
+    """Learning rate at max_steps, the end of the cosine decay (0 <= min_lr <= lr)."""
     warmup_steps: int = 100
+    """Steps of linear learning-rate warm-up from lr / warmup_steps to lr."""
     weight_decay: float = 0.1
+    """AdamW weight decay on parameters with two or more dimensions (weight matrices, embeddings); biases and norm
+    weights get none. 0: no decay."""
     beta1: float = 0.9
+    """AdamW's first-moment decay."""
     beta2: float = 0.95
+    """AdamW's second-moment decay."""
     grad_clip: float = 1.0
-    eval_interval: int = 250
-    eval_tokens: int = 100_000
+    """Clip the global gradient norm to this value before each step; 0: no clipping."""
+    val_interval: int = 250
+    """Steps between validation-loss measurements on the val shards (also measured at the last step); written to
+    metrics.jsonl as val_loss."""
+    val_tokens: int = 100_000
+    """Validation tokens per measurement (the first ones of the val shards, the same every time)."""
     ckpt_interval: int = 250
+    """Steps between checkpoints (also at the last step); a killed run resumes from the latest."""
     keep_checkpoints: int = 2
+    """Newest checkpoints kept on disk (older ones are deleted); 0: keep all."""
     log_interval: int = 10
-    copy_drill_frac: float = 0.0  # share of rows replaced by copy drills (interp.training.copy_drills): induction forms sooner
-    copy_drill_start: int = 0  # first step with drills: after the corpus has taught IOI, drills no longer disrupt it
-    copy_drill_stop: int = 0  # first step without drills again (0: drills until the end)
+    """Steps between rows of metrics.jsonl (loss, lr, gradient norm, throughput)."""
+    copy_drill_frac: float = 0.0
+    """Share of each batch's rows replaced by copy drills (random tokens followed by their repeat, loss on the
+    repeat: interp.training.copy_drills), so that induction forms sooner; in [0, 1), 0: no drills."""
+    copy_drill_start: int = 0
+    """First step with copy drills: start them after the corpus has taught IOI, so they no longer disrupt it."""
+    copy_drill_stop: int = 0
+    """First step without copy drills again (drills run in steps [start, stop)); 0: drills until the end."""
     seed: int = 0
-    device: str = "auto"  # auto -> cuda when available
+    """Seed of the initialisation and of the batches (each step's batch depends only on seed and step)."""
+    device: str = "auto"
+    """Device: auto (cuda when available, else cpu), cpu, cuda or cuda:N."""
     compile: bool = False
+    """Compile the model with torch.compile (faster steps after a slower start, mostly on GPU)."""
     resume: bool = False
+    """Continue the run in out_dir from its latest checkpoint; its settings must match (only max_steps, intervals,
+    device, compile and progress may change)."""
     overwrite: bool = False
+    """Delete whatever out_dir holds and start again."""
     progress: bool = True
+    """Show a progress bar."""
+
+    renamed_fields: ClassVar[dict[str, str]] = {"eval_interval": "val_interval", "eval_tokens": "val_tokens"}
+    # Former names still accepted for one release: as flags, in --config files and old train_config.json files
+    # (interp.app.args.dataclass_from_dict), and as keyword arguments (below).
+    eval_interval: InitVar[int | None] = None
+    eval_tokens: InitVar[int | None] = None
+
+    def __post_init__(self, eval_interval: int | None, eval_tokens: int | None) -> None:
+        for old, value in (("eval_interval", eval_interval), ("eval_tokens", eval_tokens)):
+            if value is not None:
+                new = self.renamed_fields[old]
+                warnings.warn(f"TrainConfig({old}=...) is deprecated; use {new}=...", FutureWarning, stacklevel=3)
+                setattr(self, new, value)
 
     def validate(self) -> None:
-        for name in ("batch_size", "grad_accum", "max_steps", "log_interval", "eval_interval", "ckpt_interval",
+        for name in ("batch_size", "grad_accum", "max_steps", "log_interval", "val_interval", "ckpt_interval",
                      "keep_checkpoints"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}.")

@@ -1,4 +1,4 @@
-"""The trainer: AdamW, warm-up + cosine decay, clipping, accumulation, evaluation, checkpoints, exact resume,
+"""The trainer: AdamW, warm-up + cosine decay, clipping, accumulation, periodic validation loss, checkpoints, exact resume,
 one process or several with ``torchrun`` (DDP).
 
 Every step's data is a pure function of ``(seed, step, micro_step)`` (random windows of the token shards), so a
@@ -53,8 +53,9 @@ from interp.training.distributed import DistInfo, barrier, setup_distributed, te
 from interp.training.validation import validation_loss
 
 # Fields that may change when resuming (they do not change what the run computes).
-_RESUMABLE_CHANGES = {"resume", "overwrite", "progress", "max_steps", "eval_interval", "eval_tokens",
-                      "ckpt_interval", "keep_checkpoints", "log_interval", "device", "compile"}
+# (eval_interval and eval_tokens: the former names of val_interval and val_tokens, in older train_config.json files.)
+_RESUMABLE_CHANGES = {"resume", "overwrite", "progress", "max_steps", "val_interval", "val_tokens", "eval_interval",
+                      "eval_tokens", "ckpt_interval", "keep_checkpoints", "log_interval", "device", "compile"}
 # Fields a resumed run may change to recover from a divergence (recorded in run_info.json's "resumes").
 _RECOVERY_CHANGES = {"lr", "min_lr", "warmup_steps", "grad_clip"}
 # Where the run and its data live: compared by content (the data's hashes), never as strings.
@@ -309,15 +310,15 @@ class Trainer:
                 window_steps += 1
                 bar.update(1)
                 log = self.step % cfg.log_interval == 0 or self.step == cfg.max_steps
-                evaluate = self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps
-                if log or evaluate:
+                validate = self.step % cfg.val_interval == 0 or self.step == cfg.max_steps
+                if log or validate:
                     tps = window_steps * cfg.batch_size * self.model_cfg.n_ctx / max(window_t, 1e-9)
                     row = {"step": self.step, "tokens": self.tokens_seen, "loss": loss_val, "lr": lr_at(self.step - 1, cfg),
                            "grad_norm": grad_norm, "tokens_per_s": tps, "step_time": window_t / window_steps,
                            "elapsed": time.perf_counter() - t_start}
                     window_t, window_steps = 0.0, 0
-                    if evaluate and self.dist.is_main and self.val_dir.exists():
-                        val_loss = validation_loss(self.model, self.val_dir, cfg.eval_tokens)
+                    if validate and self.dist.is_main and self.val_dir.exists():
+                        val_loss = validation_loss(self.model, self.val_dir, cfg.val_tokens)
                         self.model.train()
                         row["val_loss"] = val_loss
                     if metrics is not None:

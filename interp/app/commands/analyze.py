@@ -4,29 +4,41 @@ task, written as ``report.html`` and ``findings.json`` (default: RUN_DIR/analysi
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from interp.app.args import add_renamed_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="analyse a task end to end (HTML report + JSON findings)",
                        description=__doc__)
-    p.add_argument("run_dir")
-    p.add_argument("--task", required=True, choices=["ioi", "induction", "facts"])
-    p.add_argument("--out", default=None, help="output directory (default RUN_DIR/analysis/TASK)")
-    p.add_argument("--n-prompts", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--device", default=None)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (written by `interp train` or `interp import`)")
+    p.add_argument("--task", required=True, choices=["ioi", "induction", "facts"],
+                   help="the task: ioi (indirect object), induction (repeated tokens) or facts (capitals)")
+    add_renamed_option(p, "--out-dir", "--out", default=None, help="output directory (default RUN_DIR/analysis/TASK)")
+    p.add_argument("--n-prompts", type=int, default=64, help="prompt pairs (clean and corrupted) to analyse (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the prompts (default 0)")
+    p.add_argument("--top-k", type=int, default=5, help="heads and positions listed in findings.json (default 5)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import interp
     from interp.app.analyze import analyze
+    from interp.app.messages import command, print_done
     from interp.layout import RunLayout
 
     model = interp.load(args.run_dir, device=args.device)
-    out = args.out or str(RunLayout(args.run_dir).analysis(args.task))
+    out = Path(args.out_dir) if args.out_dir else RunLayout(args.run_dir).analysis(args.task)
     findings = analyze(model, args.task, out, n_prompts=args.n_prompts, seed=args.seed, top_k=args.top_k)
     heads = ", ".join(f"{h['head']} ({h['patch_effect']:+.2f})" for h in findings["top_heads"])
     print(f"most important heads (fraction restored): {heads}")
+    steps = [f"open {out / 'report.html'} in a browser", command("interp lens", args.run_dir)
+             + "   # tuned vs logit lens, layer by layer"]
+    if findings["top_heads"]:
+        layer = findings["top_heads"][0]["layer"]
+        steps.append(command("interp train-sae", args.run_dir, "--hook", f"blocks.{layer}.attn.hook_z")
+                     + f"   # SAE features of layer {layer}'s heads")
+    print_done({"report": out / "report.html", "findings": out / "findings.json"}, steps)
     return 0

@@ -1,36 +1,47 @@
-"""``interp cache RUN_DIR --hooks PATTERN --tokens N --out DIR``: write hook activations to disk shards.
+"""``interp cache RUN_DIR --hooks PATTERN --n-tokens N --out-dir DIR``: write hook activations to disk shards.
 
 PATTERN: hook names, comma lists, globs (``blocks.*.hook_resid_post``) or ``re:REGEX``. Tokens come from the
-run's validation shards unless ``--data`` names another token-shard directory. A killed run resumes.
+run's validation shards unless ``--data-dir`` names another token-shard directory. A killed run resumes.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from interp.app.args import add_renamed_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cache", help="cache activations of chosen hooks to disk", description=__doc__)
-    p.add_argument("run_dir")
-    p.add_argument("--hooks", required=True)
-    p.add_argument("--tokens", type=int, required=True, help="number of tokens to run through the model")
-    p.add_argument("--out", required=True)
-    p.add_argument("--data", default=None, help="token-shard directory (default: the run's data_dir/val)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--device", default=None)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (written by `interp train` or `interp import`)")
+    p.add_argument("--hooks", required=True, help="hook names, comma list, glob or re:REGEX")
+    add_renamed_option(p, "--n-tokens", "--tokens", required=True, type=int,
+                       help="tokens to run through the model (whole context windows)")
+    add_renamed_option(p, "--out-dir", "--out", required=True, help="directory of the activation shards")
+    add_renamed_option(p, "--data-dir", "--data", default=None,
+                       help="token-shard directory (default: the run's validation shards)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                   help="dtype of the stored activations (default float32)")
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass (default 16)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import interp
     from interp.analysis.activations import cache_activations
+    from interp.app.messages import command, print_done
     from interp.data.shards import TokenShards
     from interp.models.loading import run_data
 
-    data = TokenShards(args.data) if args.data else run_data(args.run_dir, "val")
+    data = TokenShards(args.data_dir) if args.data_dir else run_data(args.run_dir, "val")
     model = interp.load(args.run_dir, device=args.device)
-    info = cache_activations(model, data, args.hooks, args.tokens, args.out, dtype=args.dtype,
+    info = cache_activations(model, data, args.hooks, args.n_tokens, args.out_dir, dtype=args.dtype,
                              batch_size=args.batch_size)
-    print(f"cached {info.n_rows:,} rows of {', '.join(info.hooks)} into {info.n_shards} shards in {info.out_dir}")
+    print(f"cached {info.n_rows:,} rows of {', '.join(info.hooks)} in {info.n_shards} shards")
+    print_done({"activations": info.out_dir},
+               [command("interp train-sae", args.run_dir, "--cache-dir", info.out_dir, "--hook", info.hooks[0]),
+                command("interp lens", args.run_dir, "--cache-dir", info.out_dir)
+                + "   # needs blocks.*.hook_resid_pre and the last hook_resid_post",
+                f"python: interp.analysis.activations.ActivationStore.from_cache({str(info.out_dir)!r})"])
     return 0

@@ -15,10 +15,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from interp.app.messages import command, print_done
     from interp.data.prepare import prepare_data
+    from interp.layout import DataLayout
 
     info = prepare_data(dataclass_from_args(DataConfig, args))
-    print(f"wrote {info.n_train_tokens:,} train and {info.n_val_tokens:,} val tokens (vocabulary {info.vocab_size}) "
-          f"to {info.out_dir} in {info.seconds:.0f}s")
-    print(f"next: interp train --data-dir {info.out_dir} --out-dir runs/model")
+    print(f"{info.n_train_tokens:,} train and {info.n_val_tokens:,} val tokens (vocabulary {info.vocab_size}) "
+          f"in {info.seconds:.0f}s")
+    data = DataLayout(info.out_dir)
+    print_done({"data directory": data.root, "tokenizer": data.tokenizer, "train shards": data.train,
+                "val shards": data.val},
+               [command("interp train --preset cpu --data-dir", data.root, "--out-dir", data.root.parent / "model")])
     return 0

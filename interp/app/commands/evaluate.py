@@ -4,24 +4,31 @@ colored objects, multiple choice) on held-out prompts, written to ``RUN_DIR/eval
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a run on the probe tasks -> eval.json", description=__doc__)
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (written by `interp train` or `interp import`)")
     p.add_argument("--n-prompts", type=int, default=200, help="prompts per task (default 200)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tasks", default=None, help="comma-separated subset of tasks (default all)")
-    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out prompts (default 0)")
+    p.add_argument("--tasks", default=None, help="comma-separated subset of tasks (default all: ioi, induction, "
+                   "greater_than, capitals, colored_objects, multiple_choice)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from interp.app.evaluate_run import evaluate_run
+    from interp.app.messages import command, format_table, print_done
+    from interp.layout import RunLayout
 
     tasks = args.tasks.split(",") if args.tasks else None
     results = evaluate_run(args.run_dir, n_prompts=args.n_prompts, seed=args.seed, tasks=tasks, device=args.device)
-    print(json.dumps({k: v for k, v in results.items() if k != "meta"}, indent=2))
-    print(f"wrote {args.run_dir}/eval.json")
+    rows = {f"{task} {metric}" if isinstance(metrics, dict) else task: value
+            for task, metrics in results.items() if task != "meta"
+            for metric, value in (metrics.items() if isinstance(metrics, dict) else [("", metrics)])}
+    print(format_table(rows, ("score", "value")))
+    print_done({"scores": RunLayout(args.run_dir).eval},
+               [command("interp analyze", args.run_dir, "--task", "ioi") + "   # which heads do the task",
+                f"python: interp.load({str(args.run_dir)!r})   # a HookedTransformer"])
     return 0

@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from interp.app.args import add_renamed_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="import a HF GPT-2 directory or a TransformerLens model", description=__doc__)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--hf", help="a Hugging Face GPT-2 directory (config.json + weights)")
     src.add_argument("--tl-name", help="a TransformerLens model name such as 'gpt2' (needs the internet)")
-    p.add_argument("--out", required=True, help="run directory to write")
+    add_renamed_option(p, "--out-dir", "--out", required=True, help="run directory to write (new or empty)")
     p.set_defaults(func=run)
 
 
@@ -25,7 +27,7 @@ def import_to_run_dir(out: Path, hf: str | None = None, tl_name: str | None = No
     from interp.training.checkpoint import save_checkpoint
 
     if out.exists() and any(out.iterdir()):
-        raise RunDirError(f"{out} is not empty; choose a new --out directory.")
+        raise RunDirError(f"{out} is not empty; choose a new --out-dir.")
     if hf is not None:
         gpt = import_hf(hf)
         tokenizer = load_tokenizer(hf) if (Path(hf) / "tokenizer.json").exists() else None
@@ -41,6 +43,9 @@ def import_to_run_dir(out: Path, hf: str | None = None, tl_name: str | None = No
 
 
 def run(args: argparse.Namespace) -> int:
-    out = import_to_run_dir(Path(args.out), hf=args.hf, tl_name=args.tl_name)
-    print(f"wrote {out}: load it with interp.load('{out}')")
+    from interp.app.messages import command, print_done
+
+    out = import_to_run_dir(Path(args.out_dir), hf=args.hf, tl_name=args.tl_name)
+    print_done({"run directory": out}, [f"python: interp.load({str(out)!r})   # a HookedTransformer",
+                                        command("interp eval", out) + "   # probe-task scores"])
     return 0

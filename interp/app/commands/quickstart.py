@@ -15,7 +15,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from interp.app.quickstart import run_quickstart
+    from pathlib import Path
 
-    run_quickstart(dataclass_from_args(QuickstartConfig, args))
+    from interp.app.messages import command, print_done
+    from interp.app.quickstart import run_quickstart
+    from interp.layout import RunLayout
+
+    cfg = dataclass_from_args(QuickstartConfig, args)
+    run_quickstart(cfg)
+    out = Path(cfg.out_dir)
+    run = RunLayout(out / "model")
+    print_done({"report": out / "report.html", "run directory": run.root, "scores": run.eval, "data": out / "data"},
+               [f"open {out / 'report.html'} in a browser",
+                command("interp analyze", run.root, "--task", "ioi") + "   # which heads do IOI",
+                command("interp train-sae", run.root, "--hook", "blocks.1.hook_resid_pre")
+                + "   # features of the residual stream",
+                "jupyter lab notebooks/   # tutorials on this model"])
     return 0

@@ -127,12 +127,12 @@ def test_cli_turns_any_error_into_one_line(tmp_path, capsys) -> None:
     import pytest
 
     from interp.app.cli import main
-    from interp.errors import ConfigError
+    from interp.errors import WorkbenchError
 
     cfg = tmp_path / "bad.json"
     cfg.write_text("{not json")
     assert main(["train", "--config", str(cfg), "--out-dir", str(tmp_path / "r")]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "bad.json" in err[0] and "Traceback" not in err[0]
-    with pytest.raises(ConfigError):  # --debug lets the exception itself through
+    with pytest.raises(WorkbenchError, match="bad.json is not valid JSON"):  # --debug lets the exception through
         main(["train", "--config", str(cfg), "--out-dir", str(tmp_path / "r"), "--debug"])

@@ -67,6 +67,6 @@ def heatmap(grid, x: list[str], y: list[str], title: str, zmid: float | None = 0
     fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale=colorscale, zmid=zmid, colorbar={"title": {"text": colorbar, "side": "right"}},
                                hovertemplate=f"{y_title} %{{y}}<br>{x_title or 'x'} %{{x}}<br>%{{z:.3f}}<extra></extra>"))
     long_x = max((len(str(v)) for v in x), default=0) * len(x) > 90
-    fig.update_layout(title=title, template="plotly_white", height=max(300, 170 + 34 * len(y)) + (60 * long_x),
+    fig.update_layout(title=title, template="plotly_white", height=max(340, 170 + 34 * len(y)) + (60 * long_x),
                       xaxis={"type": "category", "title": x_title, "tickangle": -45 if long_x else 0})
     return layer_axis(fig, y, y_title)

@@ -85,7 +85,7 @@ def plot_logit_lens(model: HookedTransformer, prompt: str | Int[Tensor, " pos"],
                                colorbar={"title": {"text": "p(top token)", "side": "right"}},
                                hovertemplate="%{y}, position %{x}<br>top token %{text}: p=%{z:.3f}<extra></extra>"))
     title = prompt if isinstance(prompt, str) else "".join(inputs)
-    fig.update_layout(title=f"Logit lens: {title!r}", template="plotly_white", height=max(300, 170 + 40 * len(layers)),
+    fig.update_layout(title=f"Logit lens: {title!r}", template="plotly_white", height=max(360, 170 + 40 * len(layers)),
                       xaxis={"title": "input position:token", "tickangle": -45})
     layer_axis(fig, layers, "residual stream entering layer")
     return fig

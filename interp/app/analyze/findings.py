@@ -16,6 +16,7 @@ that small gap and are mostly noise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,25 @@ def weak_contrast(clean: float, corrupt: float) -> str | None:
 
 class Findings(dict):
     """The findings dict with DataFrame views (see the module docstring) and, after ``analyze``, the report's
-    plots in ``.figures`` (heading -> plotly figure; not saved in ``findings.json``)."""
+    plots in ``.figures`` (heading -> plotly figure, built on first use; not saved in ``findings.json``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.figures: dict[str, Any] = {}
+        self.sections_builder: Callable[[], list[tuple[str, Any]]] | None = None
+        self._sections: list[tuple[str, Any]] | None = None
+
+    def sections(self) -> list[tuple[str, Any]]:
+        """The report's sections (heading, plotly figure or HTML), built once; empty for loaded findings."""
+        if self._sections is None:
+            self._sections = self.sections_builder() if self.sections_builder is not None else []
+        return self._sections
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        """The report's plots by section heading."""
+        import plotly.graph_objects as go
+
+        return {heading: fig for heading, fig in self.sections() if isinstance(fig, go.Figure)}
 
     @property
     def heads(self) -> pd.DataFrame:

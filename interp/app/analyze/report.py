@@ -83,7 +83,9 @@ def analysis_sections(model: HookedTransformer, pairs: PromptPairs, findings: di
     layers, heads = [f"L{i}" for i in range(L)], [f"H{h}" for h in range(H)]
     pos = position_labels(model, pairs)
     unit = findings["patch_unit"]
-    bar = "fraction of the gap restored" if unit.startswith("fraction") else "change of the metric"
+    normalised = unit.startswith("fraction")
+    bar = "fraction of the gap restored" if normalised else "change of the metric"
+    bar_noise = "change, as a fraction of the gap" if normalised else "change of the metric"
     curve = go.Figure(go.Scatter(x=layers + ["final"], y=findings["metric_through_layers"], mode="lines+markers"))
     curve.update_layout(title=f"{pairs.metric_name} read through the logit lens at each layer",
                         template="plotly_white", height=380, yaxis_title=pairs.metric_name,
@@ -116,7 +118,7 @@ def analysis_sections(model: HookedTransformer, pairs: PromptPairs, findings: di
                                     "run (restores)", colorbar=bar, x_title="head")),
         ("Patching: heads (noising)", heatmap(patched["head_noise"], heads, layers, "Corrupted head output patched "
                                               "into the clean run (breaks; -1 = all lost)",
-                                              colorbar=bar, x_title="head")),
+                                              colorbar=bar_noise, x_title="head")),
         ("Attribution patching: heads", heatmap(attr_heads, heads, layers, "Attribution patching per head (linear "
                                                 "estimate of 'restores')", colorbar=bar,
                                                 x_title="head")),

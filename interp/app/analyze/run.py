@@ -24,7 +24,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import plotly.graph_objects as go
 import torch
 
 from interp.analysis.attribution import direct_logit_attribution
@@ -146,11 +145,10 @@ def analyze(model: HookedTransformer, task: str | PromptPairs, out_dir: str | Pa
         "git_commit": git_commit(),
     })
     findings["summary"] = summary_text(findings)
-    sections = analysis_sections(model, pairs, findings, patched, attr_heads, attr, scores)
-    findings.figures = {heading: fig for heading, fig in sections if isinstance(fig, go.Figure)}
+    findings.sections_builder = lambda: analysis_sections(model, pairs, findings, patched, attr_heads, attr, scores)
     if out_dir is not None:
         out = Path(out_dir)
         atomic_write_json(out / "findings.json", findings)
-        write_analysis_report(out / "report.html", pairs.task, findings, sections)
+        write_analysis_report(out / "report.html", pairs.task, findings, findings.sections())
         say(f"  wrote {out / 'report.html'} and {out / 'findings.json'}")
     return findings

@@ -130,8 +130,10 @@ def direct_logit_attribution(
 
 
 def plot_head_attribution(attr: Attribution, title: str = "Direct logit attribution per head") -> go.Figure:
+    """Each head's mean direct contribution to the answer's logit (minus the wrong answer's), layer 0 at the
+    bottom."""
+    from interp.plots import heatmap
+
     grid = attr.heads()
-    fig = go.Figure(go.Heatmap(z=grid.numpy(), colorscale="RdBu", zmid=0,
-                               x=[f"H{h}" for h in range(grid.shape[1])], y=[f"L{i}" for i in range(grid.shape[0])]))
-    fig.update_layout(title=title, template="plotly_white", height=150 + 40 * grid.shape[0])
-    return fig
+    return heatmap(grid, [f"H{h}" for h in range(grid.shape[1])], [f"L{i}" for i in range(grid.shape[0])], title,
+                   colorbar="logit contribution", x_title="head")

@@ -6,10 +6,12 @@ By default the scores are measured on BOS + random ordinary tokens repeated twic
 
 >>> scores = head_scores(model)                    # {"previous_token": [L, H], "duplicate_token": ..., ...}
 >>> plot_head_scores(scores).show()
+>>> head_scores_frame(model).sort_values("induction", ascending=False).head()   # one row per (layer, head)
 """
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
 import torch
 from jaxtyping import Bool, Float, Int
@@ -17,6 +19,7 @@ from plotly.subplots import make_subplots
 from torch import Tensor
 
 from interp.models.tl import HookedTransformer
+from interp.plots import layer_axis
 
 DETECTORS = ("previous_token", "duplicate_token", "induction")
 
@@ -60,11 +63,33 @@ def head_scores(model: HookedTransformer, tokens: Int[Tensor, "batch pos"] | Non
     return out
 
 
+def scores_to_frame(scores: dict[str, Float[Tensor, "layer head"]]) -> pd.DataFrame:
+    """``head_scores``' dict as a table: one row per (layer, head), a ``head`` label ("L1H2") and a column per
+    detector."""
+    first = next(iter(scores.values()))
+    L, H = first.shape
+    frame = pd.DataFrame({"layer": [i // H for i in range(L * H)], "head": [i % H for i in range(L * H)]})
+    frame.insert(0, "name", [f"L{layer}H{head}" for layer, head in zip(frame["layer"], frame["head"], strict=True)])
+    for kind, grid in scores.items():
+        frame[kind] = grid.float().flatten().cpu().numpy()
+    return frame
+
+
+def head_scores_frame(model: HookedTransformer, **kwargs) -> pd.DataFrame:
+    """``head_scores(model, **kwargs)`` as a DataFrame: columns name, layer, head and one per detector."""
+    return scores_to_frame(head_scores(model, **kwargs))
+
+
 def plot_head_scores(scores: dict[str, Tensor]) -> go.Figure:
+    """One heatmap per detector (layer 0 at the bottom), on one 0-1 colour scale."""
     fig = make_subplots(rows=1, cols=len(scores), subplot_titles=list(scores), horizontal_spacing=0.08)
     for i, grid in enumerate(scores.values(), start=1):
+        layers = [f"L{layer}" for layer in range(grid.shape[0])]
         fig.add_trace(go.Heatmap(z=grid.numpy(), zmin=0, zmax=1, colorscale="Blues", showscale=i == len(scores),
-                                 x=[f"H{h}" for h in range(grid.shape[1])],
-                                 y=[f"L{layer}" for layer in range(grid.shape[0])]), row=1, col=i)
-    fig.update_layout(title="Head detector scores", template="plotly_white", height=180 + 35 * grid.shape[0])
+                                 colorbar={"title": {"text": "attention mass (0-1)", "side": "right"}}, x=[f"H{h}" for h in range(grid.shape[1])],
+                                 y=layers, hovertemplate="%{y}%{x}: %{z:.3f}<extra></extra>"), row=1, col=i)
+        layer_axis(fig, layers, "layer" if i == 1 else "", row=1, col=i)
+        fig.update_xaxes(title="head", row=1, col=i)
+    fig.update_layout(title="Head detector scores (share of attention on the pattern's positions)",
+                      template="plotly_white", height=max(300, 190 + 34 * grid.shape[0]))
     return fig

@@ -17,6 +17,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from interp.models.tl import ActivationCache, HookedTransformer
+from interp.plots import layer_axis
 
 
 def residual_stack(model: HookedTransformer, tokens: Int[Tensor, "batch pos"] | str,
@@ -78,10 +79,13 @@ def plot_logit_lens(model: HookedTransformer, prompt: str | Int[Tensor, " pos"],
     top_p, top_i = probs.max(-1)
     text = [[model.tokenizer.decode([int(t)]) if model.tokenizer else str(int(t)) for t in row] for row in top_i]
     inputs = model.to_str_tokens(tokens[0]) if model.tokenizer else [str(int(t)) for t in tokens[0]]
-    fig = go.Figure(go.Heatmap(z=top_p.numpy(), text=text, texttemplate="%{text}", colorscale="Blues",
-                               x=[f"{i}:{s}" for i, s in enumerate(inputs)],
-                               colorbar={"title": "p(top)"}))
+    layers = [f"L{i}" for i in range(probs.shape[0] - 1)] + ["final"]
+    fig = go.Figure(go.Heatmap(z=top_p.numpy(), text=text, texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1,
+                               x=[f"{i}:{s}" for i, s in enumerate(inputs)], y=layers,
+                               colorbar={"title": {"text": "p(top token)", "side": "right"}},
+                               hovertemplate="%{y}, position %{x}<br>top token %{text}: p=%{z:.3f}<extra></extra>"))
     title = prompt if isinstance(prompt, str) else "".join(inputs)
-    fig.update_layout(title=f"Logit lens: {title!r}", yaxis_title="layer", template="plotly_white",
-                      height=120 + 40 * probs.shape[0])
+    fig.update_layout(title=f"Logit lens: {title!r}", template="plotly_white", height=max(360, 170 + 40 * len(layers)),
+                      xaxis={"title": "input position:token", "tickangle": -45})
+    layer_axis(fig, layers, "residual stream entering layer")
     return fig

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from interp.app.report import samples_html, table_html, write_report
+from interp.app.quickstart_report import next_steps, write_quickstart_report
 from interp.errors import ConfigError
 from interp.io import atomic_write_json, read_json
 
@@ -28,8 +28,6 @@ SAMPLE_PROMPTS = (
     "The war lasted from 1732 to 17",
     "On the table there is a red cup, a blue pen and a green book. What color is the pen? It is",
 )
-# (task, metric, target, comparison) shown as pass/fail in the report; the rest is reported as measured.
-TARGETS = (("ioi", "accuracy", 0.9), ("induction", "induction_gain", 2.0))
 
 
 @dataclass
@@ -109,23 +107,9 @@ def _samples(run_dir: Path, seed: int) -> list[tuple[str, str]]:
     return out
 
 
-def _task_rows(results: dict[str, Any]) -> list[list[object]]:
-    rows = []
-    targets = {(t, m): v for t, m, v in TARGETS}
-    for task, metrics in results.items():
-        if not isinstance(metrics, dict) or task == "meta":
-            continue
-        for metric, value in metrics.items():
-            target = targets.get((task, metric))
-            verdict = "" if target is None else (f"≥ {target}: " + ("pass" if value >= target else "below"))
-            rows.append([task, metric, float(value), verdict])
-    return rows
-
-
 def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
     """Run the whole job; returns the evaluation results (also in ``out_dir/model/eval.json``)."""
     from interp.app.evaluate_run import evaluate_run
-    from interp.plots import loss_curve, read_metrics
     from interp.training.config import TrainConfig
     from interp.training.trainer import train
 
@@ -137,7 +121,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
     data_dir, run_dir = out / "data", out / "model"
     _prepare(cfg, data_dir, r["n_tokens"])
     print(f"[2/4] training the '{r['preset']}' preset for {r['max_steps']} steps of {r['batch_size']} sequences")
-    result = train(TrainConfig(
+    train(TrainConfig(
         preset=r["preset"], data_dir=str(data_dir), out_dir=str(run_dir), batch_size=r["batch_size"],
         max_steps=r["max_steps"], lr=cfg.lr, min_lr=cfg.min_lr, warmup_steps=cfg.warmup_steps,
         copy_drill_frac=cfg.copy_drill_frac, copy_drill_start=r["copy_drill_start"], copy_drill_stop=r["copy_drill_stop"],
@@ -150,17 +134,8 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
     print("[4/4] writing the report")
     samples = _samples(run_dir, cfg.seed)
     minutes = (time.time() - t0) / 60
-    info = read_json(run_dir / "run_info.json")
-    summary = [["preset", r["preset"]], ["non-embedding parameters", f"{info['n_params_non_embedding']:,}"],
-               ["training steps", result.step], ["tokens seen", f"{read_metrics(run_dir / 'metrics.jsonl')[-1]['tokens']:,}"],
-               ["validation loss", float(results.get("val_loss", float("nan")))],
-               ["total time (minutes)", round(minutes, 1)]]
-    report = write_report(out / "report.html", "interp-workbench quickstart", [
-        ("Run", table_html(summary, ["", "value"])),
-        ("Probe tasks (held-out prompts)", table_html(_task_rows(results), ["task", "metric", "value", "target"])),
-        ("Loss", loss_curve(read_metrics(run_dir / "metrics.jsonl"))),
-        ("Samples (temperature 0.7, top-k 20)", samples_html(samples)),
-    ])
+    report = write_quickstart_report(out / "report.html", run_dir, results, samples, summary=[
+        ["preset", r["preset"]], ["total time (minutes)", round(minutes, 1)]])
     atomic_write_json(out / "quickstart.json", {"config": cfg, "resolved": r, "minutes": round(minutes, 2),
                                                 "eval": results})
     ioi, ind = results["ioi"], results["induction"]
@@ -168,9 +143,5 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
           f"IOI accuracy {ioi['accuracy']:.3f} (logit diff {ioi['mean_logit_diff']:.2f}); "
           f"induction gain {ind['induction_gain']:.2f} nats.")
     print(f"Report: {report.resolve()}  (open it in a browser)")
-    print("Next:\n"
-          f"  python -c \"import interp; m = interp.load('{run_dir}'); print(m.cfg)\"   # a HookedTransformer\n"
-          f"  interp eval {run_dir}                 # re-run the task evaluation\n"
-          f"  interp export {run_dir} --out hf-model  # Hugging Face GPT-2 format\n"
-          "  jupyter lab notebooks/                # tutorials")
+    print("Next:\n" + "\n".join(f"  {cmd}\n      # {what}" for cmd, what in next_steps(run_dir)))
     return results

@@ -19,8 +19,12 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #eee;text-align:left}
-td.num{text-align:right;font-variant-numeric:tabular-nums}pre{background:#f6f8fa;padding:10px;white-space:pre-wrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}pre{background:#f6f8fa;padding:10px;white-space:pre-wrap}
 .ok{color:#1a7f37}.bad{color:#cf222e}
+.warn{background:#fff4e5;border-left:5px solid #e8590c;padding:8px 12px;margin:1em 0}
+.flag{background:#ffebe9;color:#cf222e;font-weight:600;padding:1px 4px;white-space:nowrap}
+p.summary{font-size:1.05em;line-height:1.5}.note,.explain{color:#555}td.verdict{min-width:9em}
+td.explain{font-size:.92em;max-width:32em}code{background:#f6f8fa;padding:1px 4px}li{margin-bottom:.5em}
 """
 
 
@@ -48,7 +52,8 @@ def write_report(
     """Write ``sections`` (a heading with a plotly figure or an HTML fragment) to one HTML file."""
     parts, js_done = [], False
     for heading, content in sections:
-        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        if heading:  # an empty heading continues the previous section
+            parts.append(f"<h2>{html.escape(heading)}</h2>")
         if isinstance(content, go.Figure):
             parts.append(content.to_html(full_html=False, include_plotlyjs=not js_done))
             js_done = True

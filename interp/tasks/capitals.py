@@ -10,9 +10,14 @@ import random
 from interp.data.corpus import lexicon as lx
 from interp.data.corpus import splits as sp
 from interp.models.tl import HookedTransformer
+from interp.tasks.metric_info import MetricInfo, uniform_choice
 from interp.tasks.scoring import choice_accuracy
 
 CAPITALS = [" " + cap for _, cap in lx.COUNTRIES]
+METRICS = {
+    "accuracy": MetricInfo("Share of prompts whose true capital scores highest among all the capitals of the corpus' "
+                           "world.", chance=uniform_choice(len(CAPITALS))),
+}
 
 
 def capital_prompts(n: int = 200, seed: int = 0) -> tuple[list[str], list[int]]:
@@ -28,4 +33,4 @@ def capital_prompts(n: int = 200, seed: int = 0) -> tuple[list[str], list[int]]:
 
 def score_capitals(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
     prompts, answers = capital_prompts(n_prompts, seed)
-    return {"accuracy": choice_accuracy(model, prompts, answers, CAPITALS), "chance": 1 / len(CAPITALS)}
+    return {"accuracy": choice_accuracy(model, prompts, answers, CAPITALS), "chance": METRICS["accuracy"].chance}

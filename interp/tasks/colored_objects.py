@@ -13,9 +13,14 @@ from interp.data.corpus import lexicon as lx
 from interp.data.corpus import probes
 from interp.data.corpus import splits as sp
 from interp.models.tl import HookedTransformer
+from interp.tasks.metric_info import MetricInfo, uniform_choice
 from interp.tasks.scoring import choice_accuracy
 
 COLOR_ANSWERS = [" " + c for c in lx.COLORS]
+METRICS = {
+    "accuracy": MetricInfo("Share of scenes where the asked object's colour scores highest among all the colours.",
+                           chance=uniform_choice(len(COLOR_ANSWERS))),
+}
 
 
 def colored_object_prompts(n: int = 200, seed: int = 0) -> tuple[list[str], list[int]]:
@@ -32,4 +37,4 @@ def colored_object_prompts(n: int = 200, seed: int = 0) -> tuple[list[str], list
 
 def score_colored_objects(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
     prompts, answers = colored_object_prompts(n_prompts, seed)
-    return {"accuracy": choice_accuracy(model, prompts, answers, COLOR_ANSWERS), "chance": 1 / len(COLOR_ANSWERS)}
+    return {"accuracy": choice_accuracy(model, prompts, answers, COLOR_ANSWERS), "chance": METRICS["accuracy"].chance}

@@ -12,6 +12,15 @@ import torch.nn.functional as F
 
 from interp.data.corpus import generate_text
 from interp.models.tl import HookedTransformer
+from interp.tasks.metric_info import MetricInfo
+
+METRICS = {
+    "first_half_loss": MetricInfo("Loss on the first copy of a random token sequence, in nats (unpredictable: "
+                                  "near the log of the number of ordinary tokens)."),
+    "repeat_loss": MetricInfo("Loss on the second, repeated copy, in nats (low when the model copies from the first)."),
+    "induction_gain": MetricInfo("First-copy loss minus repeated-copy loss, in nats: how much seeing the sequence "
+                                 "once helps predict it again (0: no copying).", chance=0.0),
+}
 
 
 def ordinary_tokens(model: HookedTransformer, n_words: int = 20_000) -> torch.Tensor:

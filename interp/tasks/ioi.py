@@ -17,7 +17,19 @@ import torch
 from interp.data.corpus import lexicon as lx
 from interp.data.corpus import splits as sp
 from interp.models.tl import HookedTransformer
+from interp.tasks.metric_info import MetricInfo, uniform_choice
 from interp.tasks.scoring import encode, first_token_id, next_token_logprobs
+
+_PICK = uniform_choice(2)  # the two names in the sentence: the indirect object (right) and the subject (wrong)
+METRICS = {
+    "accuracy": MetricInfo("Share of prompts where the indirect object (the right name) gets a higher logit than the "
+                           "repeated subject (the wrong name).", chance=_PICK),
+    "mean_logit_diff": MetricInfo("Mean logit of the right name minus the wrong name, in nats (0: no preference).",
+                                  chance=0.0),
+    "accuracy_abba": MetricInfo("Accuracy on the prompts that name the indirect object first (ABBA order).",
+                                chance=_PICK),
+    "accuracy_baba": MetricInfo("Accuracy on the prompts that name the subject first (BABA order).", chance=_PICK),
+}
 
 # Intros that open with a name are left out: at the very start of a prompt the name has no leading space, so it
 # is a different token from the same name later in the sentence (in training every IOI sentence follows another).

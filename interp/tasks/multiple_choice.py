@@ -12,9 +12,14 @@ import random
 from interp.data.corpus import probes
 from interp.data.corpus import splits as sp
 from interp.models.tl import HookedTransformer
+from interp.tasks.metric_info import MetricInfo, uniform_choice
 from interp.tasks.scoring import choice_accuracy
 
 LETTERS = [" " + x for x in sp.MC_LETTERS]
+METRICS = {
+    "accuracy": MetricInfo("Share of lettered questions where the right letter scores highest among the option letters.",
+                           chance=uniform_choice(len(LETTERS))),
+}
 
 
 def multiple_choice_prompts(n: int = 200, seed: int = 0) -> tuple[list[str], list[int]]:
@@ -29,4 +34,4 @@ def multiple_choice_prompts(n: int = 200, seed: int = 0) -> tuple[list[str], lis
 
 def score_multiple_choice(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
     prompts, answers = multiple_choice_prompts(n_prompts, seed)
-    return {"accuracy": choice_accuracy(model, prompts, answers, LETTERS), "chance": 1 / len(LETTERS)}
+    return {"accuracy": choice_accuracy(model, prompts, answers, LETTERS), "chance": METRICS["accuracy"].chance}

@@ -3,22 +3,28 @@ multiple choice. (``interp.app.evaluate_run`` adds validation loss and writes a 
 
 >>> scores = score_tasks(model, n_prompts=200)
 >>> scores["ioi"]["accuracy"], scores["induction"]["induction_gain"]
+>>> scores_frame(scores)        # one row per (task, metric), with its chance level and explanation
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from interp.errors import ConfigError
 from interp.models.tl import HookedTransformer
+from interp.tasks import capitals, colored_objects, greater_than, induction, ioi, multiple_choice
 from interp.tasks.capitals import score_capitals
 from interp.tasks.colored_objects import score_colored_objects
 from interp.tasks.greater_than import score_greater_than
 from interp.tasks.induction import score_induction
 from interp.tasks.ioi import score_ioi
+from interp.tasks.metric_info import MetricInfo
 from interp.tasks.multiple_choice import score_multiple_choice
 
 TASKS: dict[str, Callable[..., dict[str, float]]] = {
@@ -28,6 +34,15 @@ TASKS: dict[str, Callable[..., dict[str, float]]] = {
     "capitals": score_capitals,
     "colored_objects": score_colored_objects,
     "multiple_choice": score_multiple_choice,
+}
+# Each task's metrics (explanation, chance level), declared next to the task's scorer.
+METRICS: dict[str, dict[str, MetricInfo]] = {
+    "ioi": ioi.METRICS,
+    "induction": induction.METRICS,
+    "greater_than": greater_than.METRICS,
+    "capitals": capitals.METRICS,
+    "colored_objects": colored_objects.METRICS,
+    "multiple_choice": multiple_choice.METRICS,
 }
 
 
@@ -51,6 +66,35 @@ def score_tasks(
         results[name] = TASKS[name](model, n_prompts=n, seed=seed)
     model.train(was_training)
     return results
+
+
+def scores_frame(results: Mapping[str, Any]) -> pd.DataFrame:
+    """Task scores as a table: one row per (task, metric) with its value, chance level, whether the value is at or
+    below chance (NA where the metric has no chance level) and a one-sentence explanation.
+
+    Takes ``score_tasks``' result or a run's ``eval.json`` (non-task entries such as ``val_loss`` and ``meta``
+    are skipped; the ``chance`` entries some tasks report become the chance column).
+
+    >>> scores_frame(read_json("runs/quickstart/model/eval.json")).query("at_or_below_chance == True")
+    """
+    rows = []
+    for task, metrics in results.items():
+        if not isinstance(metrics, Mapping) or task == "meta":
+            continue
+        known = METRICS.get(task, {})
+        for metric, value in metrics.items():
+            if metric == "chance":
+                continue
+            info = known.get(metric, MetricInfo(""))
+            value = float(value)
+            below = pd.NA if info.chance is None or math.isnan(value) else bool(value <= info.chance + 1e-12)
+            rows.append({"task": task, "metric": metric, "value": value,
+                         "chance": math.nan if info.chance is None else info.chance,
+                         "at_or_below_chance": below, "description": info.description})
+    columns = ["task", "metric", "value", "chance", "at_or_below_chance", "description"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["at_or_below_chance"] = frame["at_or_below_chance"].astype("boolean")
+    return frame
 
 
 evaluate_tasks = score_tasks  # the former name, kept for one release

@@ -1,5 +1,6 @@
 """One task analysed end to end (``interp analyze``): prompt pairs, lenses, attribution, head scores, patching."""
 
+from interp.app.analyze.findings import Findings, load_findings
 from interp.app.analyze.pairs import (
            BUILDERS,
            PromptPairs,
@@ -10,5 +11,5 @@ from interp.app.analyze.pairs import (
 )
 from interp.app.analyze.run import analyze, metric_through_layers
 
-__all__ = ["BUILDERS", "PromptPairs", "analyze", "build_pairs", "facts_pairs", "induction_pairs", "ioi_pairs",
-           "metric_through_layers"]
+__all__ = ["BUILDERS", "Findings", "PromptPairs", "analyze", "build_pairs", "facts_pairs", "induction_pairs",
+           "ioi_pairs", "load_findings", "metric_through_layers"]

@@ -6,12 +6,17 @@ For a task's clean/corrupted prompt pairs (``pairs.py``) it measures
 - previous-token, duplicate-token and induction scores of every head;
 - activation patching (clean activations into the corrupted run, normalised so 1 = fully restored) of the
   residual stream, attention and MLP outputs (layer x position) and of every head, and attribution patching of
-  every head for comparison.
-``findings.json`` ranks the heads and (layer, position) sites whose patching matters most.
+  every head for comparison, and of every head at every position;
+- the attention patterns of the most important heads (in the report).
+``findings.json`` ranks the heads, the (layer, position) sites and the (head, position) cells whose patching
+matters most, says in words what was found (``summary``) and warns when the clean and corrupted metrics barely
+differ (``warning``; see ``findings.weak_contrast``). ``report.html`` shows it all (``report.py``).
 
 >>> findings = analyze(model, "ioi", out_dir="runs/quickstart/analysis/ioi")
 >>> findings["top_heads"][0]
 {'head': 'L1H2', 'patch_effect': 0.61, 'attribution_patch_effect': 0.58, 'dla': 1.9, 'induction_score': 0.02, ...}
+>>> findings.heads                  # the same as a DataFrame; also .positions, .dla, .head_grid
+>>> findings.figures["Patching: heads"].show()   # every plot of the report
 """
 
 from __future__ import annotations
@@ -19,19 +24,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import plotly.graph_objects as go
 import torch
 
-from interp.analysis.attribution import direct_logit_attribution, plot_head_attribution
-from interp.analysis.heads import head_scores, plot_head_scores
-from interp.analysis.lens import lens_logits_from_resid, plot_logit_lens, residual_stack
+from interp.analysis.attribution import direct_logit_attribution
+from interp.analysis.heads import head_scores
+from interp.analysis.lens import lens_logits_from_resid, residual_stack
 from interp.analysis.patching import activation_patch, attribution_patch, normalized
 from interp.analysis.patching.metrics import scalar
+from interp.app.analyze.findings import Findings, summary_text, weak_contrast
 from interp.app.analyze.pairs import PromptPairs, build_pairs
-from interp.app.report import table_html, write_report
+from interp.app.analyze.report import analysis_sections, write_analysis_report
 from interp.io import atomic_write_json, git_commit
 from interp.models.tl import HookedTransformer
-from interp.plots import heatmap
 
 
 @torch.no_grad()
@@ -68,6 +72,19 @@ def _ranked_positions(resid_effect: torch.Tensor, labels: list[str], k: int) -> 
              "patch_effect": round(float(resid_effect.flatten()[flat]), 4)} for flat in order.tolist()]
 
 
+def _ranked_head_positions(head_pos_effect: torch.Tensor, labels: list[str], k: int) -> list[dict[str, Any]]:
+    """(head, position) cells [layer, head, pos] by |effect|."""
+    _, H, T = head_pos_effect.shape
+    order = head_pos_effect.abs().flatten().argsort(descending=True)[:k]
+    out = []
+    for flat in order.tolist():
+        layer, rest = divmod(flat, H * T)
+        head, pos = divmod(rest, T)
+        out.append({"head": f"L{layer}H{head}", "layer": layer, "index": head, "position": pos,
+                    "label": labels[pos], "patch_effect": round(float(head_pos_effect[layer, head, pos]), 4)})
+    return out
+
+
 def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a.flatten().double(), b.flatten().double()
     if a.std() == 0 or b.std() == 0:
@@ -75,41 +92,50 @@ def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
 
 
-def analyze(model: HookedTransformer, task: str, out_dir: str | Path | None = None, n_prompts: int = 64,
-            seed: int = 0, top_k: int = 5, progress: bool = True) -> dict[str, Any]:
-    """Analyse ``task`` ('ioi', 'induction' or 'facts') on ``model``; with ``out_dir``, write ``report.html``
-    and ``findings.json`` there. Returns the findings."""
+def analyze(model: HookedTransformer, task: str | PromptPairs, out_dir: str | Path | None = None,
+            n_prompts: int = 64, seed: int = 0, top_k: int = 5, progress: bool = True) -> Findings:
+    """Analyse ``task`` ('ioi', 'induction' or 'facts', or your own ``PromptPairs``) on ``model``; with
+    ``out_dir``, write ``report.html`` and ``findings.json`` there. Returns the findings (a dict with DataFrame
+    views)."""
     say = print if progress else (lambda *_: None)
     cfg = model.cfg
-    pairs = build_pairs(model, task, n=n_prompts, seed=seed)
+    pairs = task if isinstance(task, PromptPairs) else build_pairs(model, task, n=n_prompts, seed=seed)
     clean, corrupt = pairs.clean.to(cfg.device), pairs.corrupt.to(cfg.device)
     with torch.no_grad():
         clean_value = float(scalar(pairs.metric(model(clean))))
         corrupt_value = float(scalar(pairs.metric(model(corrupt))))
-    say(f"{task}: {len(clean)} prompt pairs of {clean.shape[1]} tokens; {pairs.metric_name}: clean "
+    say(f"{pairs.task}: {len(clean)} prompt pairs of {clean.shape[1]} tokens; {pairs.metric_name}: clean "
         f"{clean_value:.3f}, corrupted {corrupt_value:.3f}")
-    restored = normalized(pairs.metric, clean_value, corrupt_value)
+    warning = weak_contrast(clean_value, corrupt_value)
+    if warning:
+        say(f"  warning: {warning}")
+    if abs(clean_value - corrupt_value) > 1e-9:
+        restored, unit = normalized(pairs.metric, clean_value, corrupt_value), "fraction of the clean - corrupted metric gap"
+    else:  # nothing to normalise by: report raw changes of the metric
+        restored, unit = pairs.metric, f"change of the {pairs.metric_name}"
 
     say("  logit lens and direct logit attribution")
     lens_curve = metric_through_layers(model, pairs)
     attr = direct_logit_attribution(model, clean, pairs.answer, pairs.wrong, position=pairs.position)
     scores = head_scores(model)
 
-    say("  activation patching (residual stream, attention, MLP, heads) and attribution patching")
-    kinds = ["resid", "attn_out", "head"] + ([] if cfg.attn_only else ["mlp"])
+    say("  activation patching (residual stream, attention, MLP, heads, heads x positions) and attribution patching")
+    kinds = ["resid", "attn_out", "head", "head_pos"] + ([] if cfg.attn_only else ["mlp"])
     patched = {k: activation_patch(model, clean, corrupt, restored, kind=k, direction="denoise").effect
                for k in kinds}
-    noise_heads = activation_patch(model, clean, corrupt, restored, kind="head", direction="noise").effect
+    patched["head_noise"] = activation_patch(model, clean, corrupt, restored, kind="head", direction="noise").effect
     attr_heads = attribution_patch(model, clean, corrupt, restored, kind="head", direction="denoise").effect
 
-    findings: dict[str, Any] = {
-        "task": task, "description": pairs.description, "n_prompts": len(clean), "n_tokens": clean.shape[1],
+    findings = Findings({
+        "task": pairs.task, "description": pairs.description, "n_prompts": len(clean), "n_tokens": clean.shape[1],
         "metric": pairs.metric_name, "clean_metric": clean_value, "corrupted_metric": corrupt_value,
+        "warning": warning, "patch_unit": unit,
         "patching": "patch_effect: a clean activation patched into the corrupted run (fraction of the metric "
                     "restored); noise_patch_effect: a corrupted activation patched into the clean run (change, "
                     "in the same units; -1 = all lost)",
-        "top_heads": _ranked_heads(patched["head"], noise_heads, attr_heads, attr.heads(), scores, top_k),
+        "top_heads": _ranked_heads(patched["head"], patched["head_noise"], attr_heads, attr.heads(), scores, top_k),
         "top_positions": _ranked_positions(patched["resid"], pairs.labels, top_k),
+        "top_head_positions": _ranked_head_positions(patched["head_pos"], pairs.labels, top_k),
         "top_dla": [{"component": c, "value": round(v, 4)} for c, v in attr.top(top_k)],
         "dla_error": attr.error,
         "metric_through_layers": lens_curve,
@@ -117,55 +143,12 @@ def analyze(model: HookedTransformer, task: str, out_dir: str | Path | None = No
         "position_labels": pairs.labels,
         "head_patching": patched["head"].tolist(),
         "git_commit": git_commit(),
-    }
+    })
+    findings["summary"] = summary_text(findings)
+    findings.sections_builder = lambda: analysis_sections(model, pairs, findings, patched, attr_heads, attr, scores)
     if out_dir is not None:
         out = Path(out_dir)
         atomic_write_json(out / "findings.json", findings)
-        _write_report(out / "report.html", model, pairs, findings, {**patched, "head_noise": noise_heads},
-                      attr_heads, attr, scores)
+        write_analysis_report(out / "report.html", pairs.task, findings, findings.sections())
         say(f"  wrote {out / 'report.html'} and {out / 'findings.json'}")
     return findings
-
-
-def _write_report(path: Path, model: HookedTransformer, pairs: PromptPairs, findings: dict[str, Any],
-                  patched: dict[str, torch.Tensor], attr_heads: torch.Tensor, attr, scores) -> None:
-    L, H = model.cfg.n_layers, model.cfg.n_heads
-    layers, heads = [f"L{i}" for i in range(L)], [f"H{h}" for h in range(H)]
-    pos = [f"{i}:{s}" for i, s in enumerate(pairs.labels)]
-    curve = go.Figure(go.Scatter(x=[f"resid_pre {i}" for i in range(L)] + ["final"],
-                                 y=findings["metric_through_layers"], mode="lines+markers"))
-    curve.update_layout(title=f"{pairs.metric_name} read through the logit lens at each layer",
-                        template="plotly_white", height=360, yaxis_title=pairs.metric_name)
-    summary = [["task", pairs.task], ["prompts", pairs.description],
-               ["pairs x tokens", f"{findings['n_prompts']} x {findings['n_tokens']}"],
-               [f"clean {pairs.metric_name}", findings["clean_metric"]],
-               [f"corrupted {pairs.metric_name}", findings["corrupted_metric"]],
-               ["attribution vs activation patching (heads, Pearson)", findings["attribution_vs_activation_corr"]],
-               ["DLA sum error (frozen LN scale)", findings["dla_error"]]]
-    top = [[h["head"], h["patch_effect"], h["noise_patch_effect"], h["attribution_patch_effect"], h["dla"],
-            *(h[f"{k}_score"] for k in scores)] for h in findings["top_heads"]]
-    sections: list[tuple[str, go.Figure | str]] = [
-        ("Summary", table_html(summary, ["", "value"])),
-        ("Most important heads (activation patching)",
-         table_html(top, ["head", "restores (clean -> corrupted)", "breaks (corrupted -> clean)",
-                          "attribution patch", "DLA", *(f"{k} score" for k in scores)])),
-        ("Logit lens of the metric", curve),
-    ]
-    if model.tokenizer is not None:
-        sections.append(("Logit lens of the first clean prompt", plot_logit_lens(model, pairs.clean[0])))
-    sections += [
-        ("Direct logit attribution per head", plot_head_attribution(attr)),
-        ("Top components by DLA", table_html([[c["component"], c["value"]] for c in findings["top_dla"]],
-                                             ["component", "mean contribution"])),
-        ("Head detector scores", plot_head_scores(scores)),
-        ("Patching: heads", heatmap(patched["head"], heads, layers, "Clean head output patched into the "
-                                    "corrupted run (fraction restored)")),
-        ("Patching: heads (noising)", heatmap(patched["head_noise"], heads, layers, "Corrupted head output "
-                                              "patched into the clean run (change)")),
-        ("Attribution patching: heads", heatmap(attr_heads, heads, layers, "Attribution patching per head")),
-    ]
-    for kind, title in (("resid", "residual stream"), ("attn_out", "attention output"), ("mlp", "MLP output")):
-        if kind in patched:
-            sections.append((f"Patching: {title}", heatmap(patched[kind], pos, layers,
-                                                            f"Activation patching of the {title} (layer x position)")))
-    write_report(path, f"interp analyze: {pairs.task}", sections)

@@ -17,9 +17,11 @@ from typing import Any
 
 import torch
 
-from interp.app.quickstart_report import next_steps, write_quickstart_report
+from interp.app.quickstart_report import write_quickstart_report
 from interp.errors import ConfigError
 from interp.io import atomic_write_json, read_json
+from interp.layout import DataLayout
+from interp.models.config import PRESETS
 
 SAMPLE_PROMPTS = (
     "Once upon a time,",
@@ -84,9 +86,11 @@ def _resolved(cfg: QuickstartConfig) -> dict[str, Any]:
 def _prepare(cfg: QuickstartConfig, data_dir: Path, n_tokens: int) -> None:
     from interp.data.prepare import DataConfig, prepare_data
 
-    data_cfg = DataConfig(out_dir=str(data_dir), n_tokens=n_tokens, seed=cfg.seed)
-    saved = data_dir / "data_config.json"
-    if saved.exists() and read_json(saved)["config"] == {**data_cfg.__dict__}:
+    # The quickstart owns its data directory: it regenerates it (atomically) when the settings differ.
+    data_cfg = DataConfig(out_dir=str(data_dir), n_tokens=n_tokens, seed=cfg.seed, overwrite=True)
+    saved = DataLayout(data_dir).config
+    same = {k: v for k, v in data_cfg.__dict__.items() if k != "overwrite"}
+    if saved.exists() and {k: v for k, v in read_json(saved)["config"].items() if k != "overwrite"} == same:
         print(f"[1/4] corpus: reusing {data_dir}")
         return
     print(f"[1/4] corpus: generating {n_tokens:,} tokens of stories and training a tokenizer")
@@ -118,7 +122,9 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
     t0 = time.time()
     out = Path(cfg.out_dir)
     r = _resolved(cfg)
-    data_dir, run_dir = out / "data", out / "model"
+    if r["preset"] not in PRESETS:  # before the corpus is built, not after
+        raise ConfigError(f"Unknown preset {r['preset']!r}; choose auto or one of {sorted(PRESETS)}.")
+    data_dir, run_dir = out / "data", out / "model"  # the quickstart's layout: data beside the model
     _prepare(cfg, data_dir, r["n_tokens"])
     print(f"[2/4] training the '{r['preset']}' preset for {r['max_steps']} steps of {r['batch_size']} sequences")
     train(TrainConfig(
@@ -143,5 +149,4 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
           f"IOI accuracy {ioi['accuracy']:.3f} (logit diff {ioi['mean_logit_diff']:.2f}); "
           f"induction gain {ind['induction_gain']:.2f} nats.")
     print(f"Report: {report.resolve()}  (open it in a browser)")
-    print("Next:\n" + "\n".join(f"  {cmd}\n      # {what}" for cmd, what in next_steps(run_dir)))
     return results

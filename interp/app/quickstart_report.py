@@ -53,11 +53,11 @@ def next_steps(run_dir: str | Path) -> list[tuple[str, str]]:
         (f"interp analyze {q} --task ioi", f"patching, attribution, attention patterns of the IOI circuit: writes "
                                            f"{layout.analysis('ioi') / 'report.html'}"),
         (f"interp analyze {q} --task induction", "the same for the induction circuit"),
-        (f"interp train-sae --run-dir {q} --hook {hook} --architecture topk --k 32 --out-dir "
+        (f"interp train-sae {q} --hook {hook} --architecture topk --k 32 --out-dir "
          f"{shlex.quote(str(run.parent / 'saes'))}", "a sparse autoencoder on the middle residual stream"),
         (f"interp eval {q}", "re-run the task evaluation (writes eval.json)"),
         (f"python -c \"import interp; m = interp.load('{run}'); print(m.cfg)\"", "the model as a HookedTransformer"),
-        (f"interp export {q} --out {shlex.quote(str(run.parent / 'hf-model'))}", "the model in Hugging Face GPT-2 format"),
+        (f"interp export {q} --out-dir {shlex.quote(str(run.parent / 'hf-model'))}", "the model in Hugging Face GPT-2 format"),
         (f"jupyter lab {shlex.quote(str(notebooks))}", "the tutorials (logit lens, patching IOI, SAEs) on this model"),
     ]
 

@@ -17,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from interp.app.messages import command, print_done
+    from interp.app.messages import print_done
     from interp.app.quickstart import run_quickstart
+    from interp.app.quickstart_report import next_steps
     from interp.layout import RunLayout
 
     cfg = dataclass_from_args(QuickstartConfig, args)
@@ -26,9 +27,6 @@ def run(args: argparse.Namespace) -> int:
     out = Path(cfg.out_dir)
     run = RunLayout(out / "model")
     print_done({"report": out / "report.html", "run directory": run.root, "scores": run.eval, "data": out / "data"},
-               [f"open {out / 'report.html'} in a browser",
-                command("interp analyze", run.root, "--task", "ioi") + "   # which heads do IOI",
-                command("interp train-sae", run.root, "--hook", "blocks.1.hook_resid_pre")
-                + "   # features of the residual stream",
-                "jupyter lab notebooks/   # tutorials on this model"])
+               [f"open {out / 'report.html'} in a browser"]
+               + [f"{cmd}   # {what.split(':')[0]}" for cmd, what in next_steps(run.root)])
     return 0

@@ -34,11 +34,12 @@ CFG, WEIGHTS = SAELayout.CFG, SAELayout.WEIGHTS
 
 def saelens_architecture(cfg: SAEConfig) -> str | None:
     """The SAELens inference architecture computing the same function, or None if SAELens has none."""
-    name = architecture_class(cfg.architecture).saelens_name
+    saelens_name = architecture_class(cfg.architecture).saelens_name
     if not cfg.is_transcoder:
-        return name
-    if name in ("standard", "jumprelu"):  # SAELens: transcoder, skip_transcoder, jumprelu_(skip_)transcoder
-        return ("jumprelu_" if name == "jumprelu" else "") + ("skip_transcoder" if cfg.skip else "transcoder")
+        return saelens_name
+    if saelens_name in ("standard", "jumprelu"):  # SAELens: transcoder, skip_transcoder, jumprelu_(skip_)transcoder
+        jump = "jumprelu_" if saelens_name == "jumprelu" else ""
+        return jump + ("skip_transcoder" if cfg.skip else "transcoder")
     return None  # TopK and gated transcoders: SAELens has no such inference class
 
 
@@ -47,18 +48,18 @@ def _saelens_cfg(sae: SAE) -> dict[str, Any]:
 
     __version__ = version("sae-lens")  # without importing SAELens (2 s)
     cfg = sae.cfg
-    arch = saelens_architecture(cfg)
+    saelens_arch = saelens_architecture(cfg)
     meta = {**cfg.metadata, "sae_lens_version": __version__, "sae_lens_training_version": __version__,
             "hook_name": cfg.hook_name, "hook_name_out": cfg.hook_name_out,
             "workbench": {k: v for k, v in cfg.to_dict().items() if k != "metadata"}}
     out: dict[str, Any] = {
-        "architecture": arch or f"workbench_{cfg.architecture}_transcoder", "d_in": cfg.d_in, "d_sae": cfg.d_sae,
+        "architecture": saelens_arch or f"workbench_{cfg.architecture}_transcoder", "d_in": cfg.d_in, "d_sae": cfg.d_sae,
         "dtype": cfg.dtype, "device": "cpu", "apply_b_dec_to_input": sae.centers_input,
         "normalize_activations": "none", "reshape_activations": "none", "metadata": meta,
     }
     if cfg.is_transcoder:
         out["d_out"] = cfg.d_out
-    if arch == "topk":
+    if saelens_arch == "topk":  # SAELens' TopK config carries k
         out.update(k=cfg.k, rescale_acts_by_decoder_norm=False)
     return out
 

@@ -36,8 +36,9 @@ from saes.layout import SAERunLayout
 from saes.run_dir import check_out_dir
 from saes.train_config import SAESpec, SAETrainConfig
 
-# Training has diverged when, after the lr warm-up, an SAE explains the activations this many times worse than
-# their mean does (FVU 1 = predicting the mean; a working SAE stays well below 1).
+# Training has diverged when, after the lr warm-up, an SAE's FVU exceeds this many times its FVU at the first step
+# of the process (at least 1: predicting the mean). A working SAE's FVU falls; a diverging one grows by orders of
+# magnitude (an lr of 1e6 reaches 1e12).
 MAX_FVU = 1e3
 _FINAL_METRICS = ("fvu", "l0", "dead", "mse")
 
@@ -96,6 +97,7 @@ class SAETrainer:
         self.total_steps = max(1, cfg.n_tokens // cfg.batch_size)
         self.restored: Path | None = None
         self.checkpointed = False  # whether this process has written a checkpoint
+        self.fvu_start: dict[str, float] = {}  # per SAE, the FVU of this process's first step (divergence check)
         if self.plan.resume and latest_checkpoint(self.out) is not None:
             self._restore()
 
@@ -177,9 +179,10 @@ class SAETrainer:
         self.since_fired[spec.label][rows.cpu()] = 0
 
     def _check_divergence(self, spec: SAESpec, fvu: float) -> None:
-        if self.step >= self.cfg.warmup_steps and not fvu <= MAX_FVU:
+        limit = MAX_FVU * max(1.0, self.fvu_start.setdefault(spec.label, fvu))
+        if self.step >= self.cfg.warmup_steps and not fvu <= limit:
             raise SAEDivergenceError(
-                f"SAE {spec.label!r} diverged at step {self.step}: FVU {fvu:.3g} (above {MAX_FVU:g}: it explains the "
+                f"SAE {spec.label!r} diverged at step {self.step}: FVU {fvu:.3g} (limit {limit:.3g}: it explains the "
                 f"activations far worse than their mean does); nothing was updated and no SAE was saved. Lower the lr "
                 f"(now {spec.lr or self.cfg.lr}; SAEs usually train at 1e-4 to 1e-3), then start again with --overwrite.")
 

@@ -4,8 +4,11 @@ Every SAE of a run reads the same batches of the activation store (cached shards
 four SAEs cost one activation pass, not four. Per step and SAE: inputs scaled to mean norm sqrt(d_in), loss
 (MSE + sparsity with a warm-up, AuxK for dead TopK features), unit-norm decoder rows with the parallel gradient
 removed, lr warm-up and linear decay. Checkpoints (weights, optimizer, store position, dead counters) are atomic
-and ``resume=True`` continues a killed run; the final SAEs are saved with the scaling folded in, in SAELens'
-format, each knowing the model it was trained on (``metadata.model_hash``).
+and ``resume=True`` continues a killed run (only with settings that do not change what is computed: ``run_dir.py``;
+``metrics.jsonl`` is cut back to the checkpoint's step); the final SAEs are saved with the scaling folded in, in
+SAELens' format, each knowing the model it was trained on (``metadata.model_hash``). A non-finite loss or an
+exploding FVU stops training with an error and saves no SAE; a run that fails before its first checkpoint
+leaves nothing in its out dir.
 
 >>> result = train_saes(SAETrainConfig(run_dir="runs/quickstart/model", hook="blocks.1.hook_resid_pre", k=32))
 >>> result.sae_dirs   # {"topk-blocks.1.hook_resid_pre": Path("runs/saes/topk-blocks.1.hook_resid_pre")}
@@ -133,7 +136,7 @@ class SAETrainer:
                                     dead_mask=self._dead_mask(spec.label))
             if not torch.isfinite(out.loss):
                 raise NonFiniteLossError(
-                    f"SAE {spec.label!r} diverged: its loss became {float(out.loss)} at step {self.step}; nothing was "
+                    f"SAE {spec.label!r} diverged: its loss became {float(out.loss.detach())} at step {self.step}; nothing was "
                     f"updated and no SAE was saved. Lower the lr (now {spec.lr or cfg.lr}) or the sparsity "
                     "coefficient, or check the activations for NaNs; then start again with --overwrite.")
             out.loss.backward()

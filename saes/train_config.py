@@ -64,7 +64,7 @@ class SAESpec(SAEHyperparams):
         if self.expansion < 1 or self.d_sae < 0:
             raise SAEConfigError(f"expansion={self.expansion} must be >= 1 and d_sae={self.d_sae} >= 0 (0: expansion "
                                  "times the input width).")
-        if architecture_class(self.architecture).needs_k and self.k < 1:
+        if architecture_class(self.architecture).needs_k and not (self.k and self.k >= 1):
             raise SAEConfigError(f"The {self.architecture} architecture needs k >= 1 active features per row, got "
                                  f"k={self.k}.")
         if self.lr < 0:

@@ -113,7 +113,7 @@ def test_readme_example_takes_spec_objects() -> None:
     ({"normalize_activations": "layer_norm"}, "normalize_activations='layer_norm'"),
     ({"ckpt_interval": 0}, "ckpt_interval=0 must be positive"), ({"log_interval": 0}, "log_interval=0"),
     ({"batch_size": 0}, "batch_size=0"), ({"decay_start": 1.5}, "decay_start=1.5"),
-    ({"architecture": "topkk"}, "Unknown SAE architecture 'topkk'"), ({"k": 0}, "needs k >= 1"),
+    ({"architecture": "topkk"}, "Unknown SAE architecture 'topkk'"), ({"k": 0}, "needs k >= 1"), ({"saes": [{"hook": "h", "k": None}]}, "needs k >= 1"),
     ({"saes": [{"hook": "h", "lr": -1.0}]}, "lr=-1.0"), ({"saes": [{"hook": "h", "kk": 3}]}, r"Unknown SAE field.*kk"),
     ({"resume": True, "overwrite": True}, "Choose one of --resume"),
 ])

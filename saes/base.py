@@ -1,4 +1,5 @@
-"""The SAE base class and the architecture registry. Each architecture lives in its own file and registers itself.
+"""The SAE base class. Each architecture lives in its own file, subclasses ``SAE``, declares its family facts
+(class attributes below) and registers itself in ``saes.registry``.
 
 An SAE maps activations ``x [..., d_in]`` to sparse features ``[..., d_sae]`` and back to ``[..., d_out]``
 (``d_out = d_in`` for an SAE; a transcoder predicts another hook, a skip-transcoder adds ``x @ W_skip.T``).
@@ -12,29 +13,18 @@ move between the two libraries unchanged (``format.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from saes.config import SAEConfig
 from saes.errors import SAEShapeError
+from saes.registry import ARCHITECTURES, architecture_class, register
 
-ARCHITECTURES: dict[str, type[SAE]] = {}
-
-
-def register(name: str) -> Callable[[type[SAE]], type[SAE]]:
-    """Class decorator: make an architecture available by name (to configs, loaders and the CLI)."""
-
-    def wrap(cls: type[SAE]) -> type[SAE]:
-        cls.architecture = name
-        ARCHITECTURES[name] = cls
-        return cls
-
-    return wrap
+if TYPE_CHECKING:
+    from saes.config import SAEConfig
 
 
 @dataclass
@@ -46,7 +36,23 @@ class LossOutput:
 
 
 class SAE(nn.Module):
-    architecture: ClassVar[str] = ""
+    """An SAE of one architecture. The class attributes are the architecture's family facts, declared here once
+    (subclasses override them) and read by ``SAEConfig``, the trainer and ``format.py`` through the registry."""
+
+    architecture: ClassVar[str] = ""  # the registered name (set by ``register``)
+    needs_k: ClassVar[bool] = False  # a fixed number k of active features (TopK family): ``cfg.k`` is required
+    uses_l1: ClassVar[bool] = False  # trains with an L1 penalty (``cfg.l1_coefficient``)
+    uses_l0: ClassVar[bool] = False  # trains with an L0 penalty (``cfg.l0_coefficient``)
+    uses_aux_k: ClassVar[bool] = False  # revives dead features with the AuxK loss (``cfg.aux_k``, ``aux_coefficient``)
+    nested_widths: ClassVar[bool] = False  # nested prefixes of features (``cfg.matryoshka_widths``)
+    scalar_threshold: ClassVar[bool] = False  # one inference threshold, saved as SAELens' per-feature JumpReLU vector
+    saelens_name: ClassVar[str] = ""  # the SAELens inference architecture computing the same function
+    has_b_enc: ClassVar[bool] = True  # an encoder bias ``b_enc [d_sae]`` (gated SAEs have gate/magnitude biases)
+
+    @classmethod
+    def default_widths(cls, d_sae: int) -> list[int]:
+        """``matryoshka_widths`` when none are given (only used when ``nested_widths``)."""
+        return [d_sae]
 
     def __init__(self, cfg: SAEConfig) -> None:
         super().__init__()
@@ -65,8 +71,6 @@ class SAE(nn.Module):
         if cfg.skip:
             self.W_skip = nn.Parameter(torch.zeros(d_out, d_in, dtype=dtype))
         self.to(cfg.device)
-
-    has_b_enc: ClassVar[bool] = True
 
     # -- the forward pass ----------------------------------------------------------------------------------------
     def check_width(self, x: Tensor, width: int | None = None, what: str = "input") -> None:
@@ -169,4 +173,7 @@ class SAE(nn.Module):
 
 def build_sae(cfg: SAEConfig) -> SAE:
     """A freshly initialised SAE of ``cfg.architecture``."""
-    return ARCHITECTURES[cfg.architecture](cfg)
+    return architecture_class(cfg.architecture)(cfg)
+
+
+__all__ = ["ARCHITECTURES", "SAE", "LossOutput", "build_sae", "register"]

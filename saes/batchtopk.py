@@ -10,12 +10,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from saes.base import SAE, register
+from saes.base import SAE
+from saes.registry import register
 from saes.topk import auxk_loss
 
 
 @register("batchtopk")
 class BatchTopKSAE(SAE):
+    needs_k = uses_aux_k = scalar_threshold = True
+    saelens_name = "jumprelu"  # the threshold makes it a JumpReLU SAE at inference
     threshold_lr: float = 0.01
 
     def __init__(self, cfg) -> None:

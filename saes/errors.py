@@ -19,4 +19,11 @@ class SAECheckpointError(SAEError, CheckpointError):
     """A missing, corrupt or foreign SAE checkpoint."""
 
 
-__all__ = ["NonFiniteLossError", "SAECheckpointError", "SAEConfigError", "SAEError", "SAEShapeError"]
+
+
+class SAEDivergenceError(SAEError):
+    """SAE training diverged (the reconstruction error exploded); nothing is saved as a final SAE."""
+
+
+__all__ = ["NonFiniteLossError", "SAECheckpointError", "SAEConfigError", "SAEDivergenceError", "SAEError",
+           "SAEShapeError"]

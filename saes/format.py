@@ -14,6 +14,7 @@ directories. Released SAEs load through SAELens' registry when the machine is on
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +23,23 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from interp.io import atomic_save_safetensors, atomic_write_json
-from saes.base import ARCHITECTURES, SAE, build_sae
+from saes.base import SAE, build_sae
 from saes.config import SAEConfig
 from saes.errors import SAECheckpointError, SAEConfigError
+from saes.layout import SAELayout
+from saes.registry import architecture_class, registered
 
-CFG, WEIGHTS = "cfg.json", "sae_weights.safetensors"
-_THRESHOLD_ARCHS = ("batchtopk", "matryoshka_batchtopk")  # a scalar threshold, saved as a JumpReLU vector
+CFG, WEIGHTS = SAELayout.CFG, SAELayout.WEIGHTS
 
 
 def saelens_architecture(cfg: SAEConfig) -> str | None:
     """The SAELens inference architecture computing the same function, or None if SAELens has none."""
-    jump = cfg.architecture in ("jumprelu", *_THRESHOLD_ARCHS)
+    saelens_name = architecture_class(cfg.architecture).saelens_name
     if not cfg.is_transcoder:
-        return "jumprelu" if jump else cfg.architecture
-    if cfg.architecture == "standard":
-        return "skip_transcoder" if cfg.skip else "transcoder"
-    if jump:
-        return "jumprelu_skip_transcoder" if cfg.skip else "jumprelu_transcoder"
+        return saelens_name
+    if saelens_name in ("standard", "jumprelu"):  # SAELens: transcoder, skip_transcoder, jumprelu_(skip_)transcoder
+        jump = "jumprelu_" if saelens_name == "jumprelu" else ""
+        return jump + ("skip_transcoder" if cfg.skip else "transcoder")
     return None  # TopK and gated transcoders: SAELens has no such inference class
 
 
@@ -47,37 +48,37 @@ def _saelens_cfg(sae: SAE) -> dict[str, Any]:
 
     __version__ = version("sae-lens")  # without importing SAELens (2 s)
     cfg = sae.cfg
-    arch = saelens_architecture(cfg)
+    saelens_arch = saelens_architecture(cfg)
     meta = {**cfg.metadata, "sae_lens_version": __version__, "sae_lens_training_version": __version__,
             "hook_name": cfg.hook_name, "hook_name_out": cfg.hook_name_out,
             "workbench": {k: v for k, v in cfg.to_dict().items() if k != "metadata"}}
     out: dict[str, Any] = {
-        "architecture": arch or f"workbench_{cfg.architecture}_transcoder", "d_in": cfg.d_in, "d_sae": cfg.d_sae,
+        "architecture": saelens_arch or f"workbench_{cfg.architecture}_transcoder", "d_in": cfg.d_in, "d_sae": cfg.d_sae,
         "dtype": cfg.dtype, "device": "cpu", "apply_b_dec_to_input": sae.centers_input,
         "normalize_activations": "none", "reshape_activations": "none", "metadata": meta,
     }
     if cfg.is_transcoder:
         out["d_out"] = cfg.d_out
-    if arch == "topk":
+    if saelens_arch == "topk":  # SAELens' TopK config carries k
         out.update(k=cfg.k, rescale_acts_by_decoder_norm=False)
     return out
 
 
 def _saelens_state(sae: SAE) -> dict[str, torch.Tensor]:
     state = {k: v.detach().cpu().contiguous() for k, v in sae.state_dict().items()}
-    if sae.cfg.architecture in _THRESHOLD_ARCHS:
+    if sae.scalar_threshold:
         state["threshold"] = state["threshold"].expand(sae.cfg.d_sae).contiguous()
     return state
 
 
 def save_sae(sae: SAE, out_dir: str | Path, extra_metadata: dict[str, Any] | None = None) -> Path:
     """Write ``sae`` to ``out_dir`` (atomically: weights, then config) in SAELens' format."""
-    out = Path(out_dir)
+    out = SAELayout(out_dir)
     if extra_metadata:
         sae.cfg.metadata.update(extra_metadata)
-    atomic_save_safetensors(out / WEIGHTS, _saelens_state(sae))
-    atomic_write_json(out / CFG, _saelens_cfg(sae))
-    return out
+    atomic_save_safetensors(out.weights, _saelens_state(sae))
+    atomic_write_json(out.cfg, _saelens_cfg(sae))
+    return out.root
 
 
 # -- loading ----------------------------------------------------------------------------------------------------
@@ -94,11 +95,15 @@ def config_from_saelens(cfg: dict[str, Any]) -> SAEConfig:
     meta = dict(cfg.get("metadata") or {})
     if "workbench" in meta:
         ours = dict(meta.pop("workbench"))
+        unknown = sorted(set(ours) - {f.name for f in fields(SAEConfig)} - {"metadata"})
+        if unknown:
+            raise SAEConfigError(f"cfg.json has workbench setting(s) {unknown} this version does not know; it was "
+                                 "written by a newer workbench, or edited by hand: remove them or update.")
         return SAEConfig(**ours, metadata={k: v for k, v in meta.items() if not k.startswith("sae_lens")})
     arch = cfg.get("architecture", "standard")
     if arch not in _FROM_SAELENS:
         raise SAEConfigError(f"Unknown SAE architecture {arch!r} in cfg.json; this workbench reads "
-                             f"{sorted(_FROM_SAELENS)} (SAELens) and {sorted(ARCHITECTURES)} (its own).")
+                             f"{sorted(_FROM_SAELENS)} (SAELens) and {registered()} (its own).")
     if cfg.get("normalize_activations", "none") not in ("none", None):
         raise SAEConfigError(f"normalize_activations={cfg['normalize_activations']!r} is not supported when loading; "
                              "fold the scaling into the weights first (SAELens: fold_activation_norm_scaling_factor).")
@@ -112,7 +117,7 @@ def config_from_saelens(cfg: dict[str, Any]) -> SAEConfig:
 
 
 def _load_state(sae: SAE, state: dict[str, torch.Tensor], where: str) -> SAE:
-    if sae.cfg.architecture in _THRESHOLD_ARCHS and "threshold" in state:
+    if sae.scalar_threshold and "threshold" in state:
         state = {**state, "threshold": state["threshold"].flatten()[0]}
     expected = sae.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -129,17 +134,19 @@ def _load_state(sae: SAE, state: dict[str, torch.Tensor], where: str) -> SAE:
 
 def load_sae(path: str | Path, device: str = "cpu") -> SAE:
     """Load an SAE directory written by ``save_sae`` or by SAELens (``save_model``)."""
-    path = Path(path)
-    if not (path / CFG).exists() or not (path / WEIGHTS).exists():
-        raise SAECheckpointError(f"{path} is not an SAE directory: it needs {CFG} and {WEIGHTS} (SAELens format).")
+    layout = SAELayout(path)
+    if not layout.is_sae():
+        raise SAECheckpointError(f"{layout.root} is not an SAE directory: it needs {CFG} and {WEIGHTS} (SAELens "
+                                 "format).")
     try:
-        cfg_dict = json.loads((path / CFG).read_text())
-        state = load_file(str(path / WEIGHTS))
+        cfg_dict = json.loads(layout.cfg.read_text())
+        state = load_file(str(layout.weights))
     except (json.JSONDecodeError, SafetensorError, OSError) as err:
-        raise SAECheckpointError(f"Cannot read the SAE in {path} ({err}); the files are corrupt or incomplete.") from err
+        raise SAECheckpointError(f"Cannot read the SAE in {layout.root} ({err}); the files are corrupt or "
+                                 "incomplete.") from err
     cfg = config_from_saelens(cfg_dict)
     cfg.device = device
-    return _load_state(build_sae(cfg), state, str(path / WEIGHTS))
+    return _load_state(build_sae(cfg), state, str(layout.weights))
 
 
 def to_saelens(sae: SAE):

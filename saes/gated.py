@@ -10,11 +10,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from saes.base import SAE, register
+from saes.base import SAE
+from saes.registry import register
 
 
 @register("gated")
 class GatedSAE(SAE):
+    uses_l1 = True
+    saelens_name = "gated"
     has_b_enc = False
 
     def __init__(self, cfg) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from saes.base import SAE, register
+from saes.base import SAE
+from saes.registry import register
 
 
 def _rectangle(u: Tensor) -> Tensor:
@@ -54,6 +55,9 @@ class _Step(torch.autograd.Function):
 
 @register("jumprelu")
 class JumpReLUSAE(SAE):
+    uses_l0 = True
+    saelens_name = "jumprelu"
+
     def __init__(self, cfg) -> None:
         super().__init__(cfg)
         self.threshold = nn.Parameter(torch.full((cfg.d_sae,), cfg.jumprelu_init_threshold,

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from saes.base import LossOutput, register
+from saes.base import LossOutput
 from saes.batchtopk import BatchTopKSAE
+from saes.registry import register
 from saes.topk import auxk_loss
 
 
 @register("matryoshka_batchtopk")
 class MatryoshkaBatchTopKSAE(BatchTopKSAE):
+    nested_widths = True  # needs_k, uses_aux_k, scalar_threshold, saelens_name: as BatchTopK
+
+    @classmethod
+    def default_widths(cls, d_sae: int) -> list[int]:
+        """d_sae / 8, d_sae / 2, d_sae (the sizes that are positive and distinct)."""
+        return sorted({w for w in (d_sae // 8, d_sae // 2, d_sae) if w > 0})
+
     def training_loss(self, x: Tensor, target: Tensor | None = None, *, sparsity_scale: float = 1.0,
                       dead_mask: Tensor | None = None) -> LossOutput:
         target = x if target is None else target

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from saes.base import SAE, LossOutput, register
+from saes.base import SAE, LossOutput
+from saes.registry import register
 from saes.relu_kernel import relu_sae_loss
 
 # The sparse kernel path wins below this fraction of active features (measured on CPU at d_sae 2048).
@@ -16,6 +17,8 @@ SPARSE_BELOW = 0.1
 
 @register("standard")
 class StandardSAE(SAE):
+    uses_l1 = True
+    saelens_name = "standard"
     _density = 1.0  # fraction of features active in the last training batch
 
     def activate(self, pre: Tensor) -> Tensor:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from saes.base import SAE, LossOutput, register
+from saes.base import SAE, LossOutput
+from saes.registry import register
 from saes.topk_kernel import sparse_decode, to_dense, topk_encode
 
 
@@ -33,6 +34,9 @@ def auxk_loss(sae: SAE, x: Tensor, target: Tensor, x_hat: Tensor, dead_mask: Ten
 
 @register("topk")
 class TopKSAE(SAE):
+    needs_k = uses_aux_k = True
+    saelens_name = "topk"
+
     def activate(self, pre: Tensor) -> Tensor:
         vals, idx = pre.topk(self.cfg.k, dim=-1, sorted=False)
         return torch.zeros_like(pre).scatter_(-1, idx, vals.relu())

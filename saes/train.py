@@ -4,8 +4,11 @@ Every SAE of a run reads the same batches of the activation store (cached shards
 four SAEs cost one activation pass, not four. Per step and SAE: inputs scaled to mean norm sqrt(d_in), loss
 (MSE + sparsity with a warm-up, AuxK for dead TopK features), unit-norm decoder rows with the parallel gradient
 removed, lr warm-up and linear decay. Checkpoints (weights, optimizer, store position, dead counters) are atomic
-and ``resume=True`` continues a killed run; the final SAEs are saved with the scaling folded in, in SAELens'
-format, each knowing the model it was trained on (``metadata.model_hash``).
+and ``resume=True`` continues a killed run (only with settings that do not change what is computed: ``run_dir.py``;
+``metrics.jsonl`` is cut back to the checkpoint's step); the final SAEs are saved with the scaling folded in, in
+SAELens' format, each knowing the model it was trained on (``metadata.model_hash``). A non-finite loss or an
+exploding FVU stops training with an error and saves no SAE; a run that fails before its first checkpoint
+leaves nothing in its out dir.
 
 >>> result = train_saes(SAETrainConfig(run_dir="runs/quickstart/model", hook="blocks.1.hook_resid_pre", k=32))
 >>> result.sae_dirs   # {"topk-blocks.1.hook_resid_pre": Path("runs/saes/topk-blocks.1.hook_resid_pre")}
@@ -26,11 +29,21 @@ from tqdm.auto import tqdm
 
 from interp.analysis.activations.store import ActivationStore
 from interp.errors import NonFiniteLossError, RunDirError
-from interp.io import atomic_dir, atomic_write_json, git_commit, hash_state_dict, read_json
+from interp.io import atomic_dir, atomic_write_json, atomic_write_text, git_commit, hash_state_dict, read_json
+from interp.plots import read_metrics
 from interp.training.checkpoint import LATEST, latest_checkpoint, publish_latest
 from saes.base import SAE, build_sae
+from saes.errors import SAEDivergenceError
 from saes.format import load_sae, save_sae
+from saes.layout import SAERunLayout
+from saes.run_dir import check_out_dir
 from saes.train_config import SAESpec, SAETrainConfig
+
+# Training has diverged when, after the lr warm-up, an SAE's FVU exceeds this many times its FVU at the first step
+# of the process (at least 1: predicting the mean). A working SAE's FVU falls; a diverging one grows by orders of
+# magnitude (an lr of 1e6 reaches 1e12).
+MAX_FVU = 1e3
+_FINAL_METRICS = ("fvu", "l0", "dead", "mse")
 
 
 @dataclass
@@ -59,12 +72,14 @@ class SAETrainer:
         self.cfg = cfg
         self.device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         self.out = Path(cfg.out_dir)
-        self._check_out_dir()
+        self.layout = SAERunLayout(self.out)
+        self.plan = check_out_dir(cfg)  # refuses a clash now; deletes (for --overwrite) only when run() starts
         self.model = model if model is not None else interp.load(cfg.run_dir, device=self.device)
         self.specs = cfg.specs()
         self.hooks = sorted({s.hook for s in self.specs} | {s.hook_out for s in self.specs if s.hook_out})
         self.store = self._store()
-        meta = {"model_run": str(cfg.run_dir), "model_hash": hash_state_dict(self.model.state_dict()),
+        self.model_hash = hash_state_dict(self.model.state_dict())
+        meta = {"model_run": str(cfg.run_dir), "model_hash": self.model_hash,
                 "git_commit": git_commit(), "context_size": self.model.cfg.n_ctx, "prepend_bos": True}
         self.saes: dict[str, SAE] = {}
         self.scales: dict[str, float] = {}
@@ -83,23 +98,15 @@ class SAETrainer:
             for s in self.specs], betas=(0.9, 0.999))
         self.since_fired = {name: torch.zeros(sae.cfg.d_sae, dtype=torch.long) for name, sae in self.saes.items()}
         self.step = 0
+        self.rows_done = 0  # rows served before this process started (a resumed run skips them lazily)
         self.total_steps = max(1, cfg.n_tokens // cfg.batch_size)
-        if cfg.resume and latest_checkpoint(self.out) is not None:
+        self.restored: Path | None = None
+        self.checkpointed = False  # whether this process has written a checkpoint
+        self.fvu_start: dict[str, float] = {}  # per SAE, the FVU of this process's first step (divergence check)
+        if self.plan.resume and latest_checkpoint(self.out) is not None:
             self._restore()
 
     # -- set-up --------------------------------------------------------------------------------------------
-    def _check_out_dir(self) -> None:
-        cfg = self.cfg
-        busy = (self.out / "train_config.json").exists()
-        if busy and not (cfg.resume or cfg.overwrite):
-            raise RunDirError(f"{self.out} already holds an SAE run; pass --resume to continue it or --overwrite to "
-                              "start again, or choose another --out-dir.")
-        if busy and cfg.overwrite:
-            import shutil
-
-            shutil.rmtree(self.out)
-        self.out.mkdir(parents=True, exist_ok=True)
-
     def _store(self) -> ActivationStore:
         cfg = self.cfg
         kw = dict(batch_size=cfg.batch_size, buffer_size=max(cfg.buffer_size, 2 * cfg.batch_size), seed=cfg.seed,
@@ -131,8 +138,9 @@ class SAETrainer:
                                     dead_mask=self._dead_mask(spec.label))
             if not torch.isfinite(out.loss):
                 raise NonFiniteLossError(
-                    f"SAE {spec.label!r}: loss became {float(out.loss)} at step {self.step}; nothing was updated. "
-                    f"Lower the lr (now {cfg.lr}) or the sparsity coefficient, or check the activations for NaNs.")
+                    f"SAE {spec.label!r} diverged: its loss became {float(out.loss.detach())} at step {self.step}; nothing was "
+                    f"updated and no SAE was saved. Lower the lr (now {spec.lr or cfg.lr}) or the sparsity "
+                    "coefficient, or check the activations for NaNs; then start again with --overwrite.")
             out.loss.backward()
             if cfg.unit_decoder:
                 sae.remove_decoder_parallel_grad_()
@@ -144,6 +152,7 @@ class SAETrainer:
                 logs[spec.label] = {"loss": float(out.loss), "fvu": float(out.parts["mse"] / var), "l0": float(out.l0),
                                     "dead": float(self._dead_mask(spec.label).float().mean()),
                                     **{k: float(v) for k, v in out.parts.items()}}
+            self._check_divergence(spec, logs[spec.label]["fvu"])
         self.opt.step()
         for spec in self.specs:
             sae = self.saes[spec.label]
@@ -174,59 +183,124 @@ class SAETrainer:
             sae.b_enc[rows] = 0.0
         self.since_fired[spec.label][rows.cpu()] = 0
 
+    def _check_divergence(self, spec: SAESpec, fvu: float) -> None:
+        limit = MAX_FVU * max(1.0, self.fvu_start.setdefault(spec.label, fvu))
+        if self.step >= self.cfg.warmup_steps and not fvu <= limit:
+            raise SAEDivergenceError(
+                f"SAE {spec.label!r} diverged at step {self.step}: FVU {fvu:.3g} (limit {limit:.3g}: it explains the "
+                f"activations far worse than their mean does); nothing was updated and no SAE was saved. Lower the lr "
+                f"(now {spec.lr or self.cfg.lr}; SAEs usually train at 1e-4 to 1e-3), then start again with --overwrite.")
+
     def run(self) -> SAETrainResult:
+        """Train to ``total_steps`` (or report that a resumed run is already complete) and save the SAEs.
+
+        A run that fails before its first checkpoint leaves nothing behind (no half run blocking a retry, no empty
+        out dir); after a checkpoint, ``--resume`` continues it."""
+        created = not self.out.exists()
+        try:
+            return self._run()
+        except BaseException:
+            if self.restored is None and not self.checkpointed:
+                for path in self.layout.run_files():
+                    if path.is_file():
+                        path.unlink()
+                if created and self.out.is_dir() and not any(self.out.iterdir()):
+                    self.out.rmdir()
+            raise
+
+    def _run(self) -> SAETrainResult:
         cfg = self.cfg
-        atomic_write_json(self.out / "train_config.json", cfg.to_dict())
-        logger = _Logger(self.out / "metrics.jsonl", cfg.wandb, cfg.to_dict())
+        self.plan.clear()
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.layout.train_config, cfg.to_dict())
+        rows = [r for r in read_metrics(self.layout.metrics) if r.get("step", 0) <= self.step]  # none after a resume
+        atomic_write_text(self.layout.metrics, "".join(json.dumps(r) + "\n" for r in rows))
         t0 = time.perf_counter()
+        if self.step >= self.total_steps:
+            return self._complete(t0)
+        self._skip_seen_rows()
+        logger = _Logger(self.layout.metrics, cfg.wandb, cfg.to_dict())
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train-sae", unit="step", disable=not cfg.progress)
         logs: dict[str, dict[str, float]] = {}
-        while self.step < self.total_steps:
-            try:
-                batch = next(self.store)
-            except StopIteration:
-                print(f"the activation source ran out after {self.store.rows_served:,} rows; stopping early")
-                break
-            logs = self.train_step(batch)
-            bar.update(1)
-            if self.step % cfg.log_interval == 0 or self.step == self.total_steps:
-                logger.log(self.step, self.store.rows_served, logs)
-                first = next(iter(logs.values()))
-                bar.set_postfix(fvu=f"{first['fvu']:.3f}", l0=f"{first['l0']:.1f}", dead=f"{first['dead']:.2f}")
-            if self.step % cfg.ckpt_interval == 0 and self.step < self.total_steps:
-                self.save_checkpoint()
-        bar.close()
+        try:
+            while self.step < self.total_steps:
+                try:
+                    batch = next(self.store)
+                except StopIteration:
+                    print(f"the activation source ran out after {self.store.rows_served:,} rows; stopping early")
+                    break
+                logs = self.train_step(batch)
+                bar.update(1)
+                if self.step % cfg.log_interval == 0 or self.step == self.total_steps:
+                    logger.log(self.step, self.store.rows_served, logs)
+                    first = next(iter(logs.values()))
+                    bar.set_postfix(fvu=f"{first['fvu']:.3f}", l0=f"{first['l0']:.1f}", dead=f"{first['dead']:.2f}")
+                if self.step % cfg.ckpt_interval == 0 and self.step < self.total_steps:
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+            logger.close()
         self.save_checkpoint()
         dirs = self.save_final()
-        logger.close()
         return SAETrainResult(self.out, dirs, self.step, self.store.rows_served, time.perf_counter() - t0,
-                              {k: {m: v[m] for m in ("fvu", "l0", "dead", "mse")} for k, v in logs.items()})
+                              self._final_metrics(logs))
+
+    def _complete(self, t0: float) -> SAETrainResult:
+        """A resumed run that had already reached its last step: save the SAEs if the kill came before that."""
+        dirs = {s.label: self.layout.sae(s.label).root for s in self.specs}
+        if not all(self.layout.sae(label).is_sae() for label in dirs):
+            dirs = self.save_final()
+        print(f"{self.out} is already complete ({self.step} of {self.total_steps} steps); nothing left to train.")
+        return SAETrainResult(self.out, dirs, self.step, self.rows_done, time.perf_counter() - t0,
+                              self._final_metrics({}))
+
+    def _final_metrics(self, logs: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        """Per SAE, the last step's fvu, l0, dead and mse (from metrics.jsonl when this process logged none)."""
+        rows = read_metrics(self.layout.metrics)
+        logged = rows[-1]["saes"] if rows else {}
+        nan = float("nan")
+        return {s.label: {m: (logs.get(s.label) or logged.get(s.label) or {}).get(m, nan) for m in _FINAL_METRICS}
+                for s in self.specs}
 
     # -- checkpoints ---------------------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
-        root = self.out / "checkpoints"
-        name = f"step_{self.step:06d}"
-        with atomic_dir(root / name) as tmp:
+        name = self.layout.checkpoint(self.step).name
+        self.layout.checkpoints.mkdir(parents=True, exist_ok=True)
+        with atomic_dir(self.layout.checkpoint(self.step)) as tmp:
             for label, sae in self.saes.items():
-                save_sae(sae, tmp / "saes" / label)
-            torch.save({"optimizer": self.opt.state_dict(), "since_fired": self.since_fired}, tmp / "trainer.pt")
-            atomic_write_json(tmp / "trainer_state.json", {"step": self.step, "rows_served": self.store.rows_served,
-                                                           "scales": self.scales})
-        publish_latest(root, name, keep=2)
+                save_sae(sae, SAERunLayout.checkpoint_sae(tmp, label).root)
+            torch.save({"optimizer": self.opt.state_dict(), "since_fired": self.since_fired},
+                       SAERunLayout.trainer_blob(tmp))
+            atomic_write_json(SAERunLayout.trainer_state(tmp), {
+                "step": self.step, "rows_served": self.rows_done + self.store.rows_served, "scales": self.scales,
+                "model_hash": self.model_hash})
+        publish_latest(self.layout.checkpoints, name, keep=2)
+        self.checkpointed = True
 
     def _restore(self) -> None:
         ckpt = latest_checkpoint(self.out)
-        state = read_json(ckpt / "trainer_state.json")
+        state = read_json(SAERunLayout.trainer_state(ckpt))
+        if state.get("model_hash", self.model_hash) != self.model_hash:
+            raise RunDirError(f"{self.out} was trained on another model (hash {state['model_hash']}, this run_dir's "
+                              f"model has {self.model_hash}); resume it with the model it started with, or train "
+                              "into another --out-dir.")
         for label in self.saes:
-            self.saes[label].load_state_dict(load_sae(ckpt / "saes" / label, device=self.device).state_dict())
-        blob = torch.load(ckpt / "trainer.pt", weights_only=True, map_location="cpu")
+            saved = load_sae(SAERunLayout.checkpoint_sae(ckpt, label).root, device=self.device)
+            self.saes[label].load_state_dict(saved.state_dict())
+        blob = torch.load(SAERunLayout.trainer_blob(ckpt), weights_only=True, map_location="cpu")
         self.opt.load_state_dict(blob["optimizer"])
         self.since_fired = blob["since_fired"]
         self.scales = state["scales"]
         self.step = state["step"]
-        while self.store.rows_served < state["rows_served"]:  # the store is deterministic: skip what was seen
+        self.rows_done = state["rows_served"]
+        self.restored = ckpt
+        print(f"resumed from {ckpt.name} (step {self.step}, {self.rows_done:,} rows)")
+
+    def _skip_seen_rows(self) -> None:
+        """The store is deterministic: a resumed run skips the rows its checkpoint had already trained on."""
+        while self.store.rows_served < self.rows_done:
             next(self.store)
-        print(f"resumed from {ckpt.name} (step {self.step}, {self.store.rows_served:,} rows)")
+        self.rows_done = 0
 
     def save_final(self) -> dict[str, Path]:
         dirs = {}
@@ -235,8 +309,9 @@ class SAETrainer:
             sae.fold_activation_norm_scaling_(self.scales[spec.hook],
                                               self.scales[spec.hook_out] if spec.hook_out else None)
             sae.cfg.device = "cpu"
-            dirs[spec.label] = save_sae(sae, self.out / spec.label,
-                                        {"training_steps": self.step, "training_rows": self.store.rows_served})
+            dirs[spec.label] = save_sae(sae, self.layout.sae(spec.label).root,
+                                        {"training_steps": self.step,
+                                         "training_rows": self.rows_done + self.store.rows_served})
         return dirs
 
 

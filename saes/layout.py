@@ -1,0 +1,96 @@
+"""The one owner of SAE file names: an SAE directory (``SAELayout``) and a ``train-sae`` out dir
+(``SAERunLayout``). Every ``saes`` module asks these instead of spelling file names; the run-level names a model
+run shares (``train_config.json``, ``metrics.jsonl``, ``checkpoints/``) come from ``interp.layout.RunLayout``.
+
+    runs/saes/                    SAERunLayout
+      train_config.json  metrics.jsonl  wandb/
+      checkpoints/{step_000200/{saes/<name>/, trainer.pt, trainer_state.json}, latest}
+      <name>/                     SAELayout (SAELens format)
+        cfg.json  sae_weights.safetensors  sparsity.safetensors  eval.json  density.html  dashboard/
+
+>>> run = SAERunLayout("runs/saes")
+>>> run.sae("topk-blocks.1.hook_resid_pre").weights
+PosixPath('runs/saes/topk-blocks.1.hook_resid_pre/sae_weights.safetensors')
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from interp.layout import RunLayout
+
+
+class SAELayout:
+    """One SAE directory in SAELens' on-disk format (plus the workbench's evaluation files)."""
+
+    CFG = "cfg.json"
+    WEIGHTS = "sae_weights.safetensors"
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.root)!r})"
+
+    cfg = property(lambda self: self.root / self.CFG)
+    weights = property(lambda self: self.root / self.WEIGHTS)
+    sparsity = property(lambda self: self.root / "sparsity.safetensors")  # SAELens' feature log-sparsity
+    eval = property(lambda self: self.root / "eval.json")
+    density = property(lambda self: self.root / "density.html")
+    dashboard = property(lambda self: self.root / "dashboard")
+
+    def is_sae(self) -> bool:
+        return self.cfg.exists() and self.weights.exists()
+
+
+class SAERunLayout:
+    """An out dir of ``interp train-sae``: run-level files, checkpoints, and one ``SAELayout`` per SAE."""
+
+    SAES = "saes"  # inside a checkpoint: one SAE directory per SAE
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        self._run = RunLayout(self.root)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.root)!r})"
+
+    train_config = property(lambda self: self._run.train_config)
+    metrics = property(lambda self: self._run.metrics)
+    checkpoints = property(lambda self: self._run.checkpoints)
+    latest = property(lambda self: self._run.latest)
+    wandb = property(lambda self: self.root / "wandb")  # wandb's offline files, when --wandb is set
+
+    def checkpoint(self, step_or_name: int | str) -> Path:
+        """``checkpoints/step_000200`` from 200 or from its name."""
+        return self._run.checkpoint(step_or_name)
+
+    def sae(self, name: str) -> SAELayout:
+        """The final SAE ``name`` of the run."""
+        return SAELayout(self.root / name)
+
+    @classmethod
+    def checkpoint_sae(cls, ckpt: Path, name: str) -> SAELayout:
+        """SAE ``name`` inside checkpoint directory ``ckpt``."""
+        return SAELayout(ckpt / cls.SAES / name)
+
+    @staticmethod
+    def trainer_blob(ckpt: Path) -> Path:
+        """Optimizer state and dead-feature counters of a checkpoint (``torch.save``, loaded weights-only)."""
+        return ckpt / "trainer.pt"
+
+    @staticmethod
+    def trainer_state(ckpt: Path) -> Path:
+        """Step, rows served and activation scales of a checkpoint (JSON)."""
+        return ckpt / "trainer_state.json"
+
+    def run_files(self) -> list[Path]:
+        """What belongs to the run as a whole (not to one SAE): deleted by ``--overwrite``."""
+        return [self.train_config, self.metrics, self.checkpoints, self.wandb]
+
+    def is_run(self) -> bool:
+        return self.train_config.exists()
+
+
+__all__ = ["SAELayout", "SAERunLayout"]

@@ -61,6 +61,7 @@ class SAERunLayout:
     checkpoints = property(lambda self: self._run.checkpoints)
     latest = property(lambda self: self._run.latest)
     wandb = property(lambda self: self.root / "wandb")  # wandb's offline files, when --wandb is set
+    lock = property(lambda self: self._run.lock)  # held while a process writes the out dir
 
     def checkpoint(self, step_or_name: int | str) -> Path:
         """``checkpoints/step_000200`` from 200 or from its name."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,15 @@ from tqdm.auto import tqdm
 
 from interp.analysis.activations.store import ActivationStore
 from interp.errors import NonFiniteLossError, RunDirError
-from interp.io import atomic_dir, atomic_write_json, atomic_write_text, git_commit, hash_state_dict, read_json
+from interp.io import (
+    atomic_dir,
+    atomic_write_json,
+    atomic_write_text,
+    dir_lock,
+    git_commit,
+    hash_state_dict,
+    read_json,
+)
 from interp.plots import read_metrics
 from interp.training.checkpoint import LATEST, latest_checkpoint, publish_latest
 from saes.base import SAE, build_sae
@@ -345,8 +354,19 @@ class _Logger:
 
 
 def train_saes(cfg: SAETrainConfig, model=None) -> SAETrainResult:
-    """Train the SAEs of ``cfg`` (see the module docstring); ``model`` defaults to ``interp.load(cfg.run_dir)``."""
-    return SAETrainer(cfg, model).run()
+    """Train the SAEs of ``cfg`` (see the module docstring); ``model`` defaults to ``interp.load(cfg.run_dir)``.
+
+    The out dir is locked while it is written, so two trainings into it cannot mix their files; a run that fails
+    before writing anything leaves no directory behind.
+    """
+    out = SAERunLayout(cfg.out_dir)
+    existed = out.root.exists()
+    try:
+        with dir_lock(out.lock, f"SAE run {out.root}"):
+            return SAETrainer(cfg, model).run()
+    finally:
+        if not existed and out.root.is_dir() and {p.name for p in out.root.iterdir()} <= {out.lock.name}:
+            shutil.rmtree(out.root, ignore_errors=True)
 
 
 __all__ = ["LATEST", "SAETrainResult", "SAETrainer", "lr_at", "train_saes"]

@@ -34,11 +34,12 @@ FLAG = "at or below chance"
 
 
 def drill_steps(train_config: Mapping[str, Any]) -> tuple[int, int] | None:
-    """The steps ``[start, stop)`` that mixed copy drills into the batches (None without drills)."""
-    if not train_config.get("copy_drill_frac"):
-        return None
-    start = int(train_config.get("copy_drill_start", 0))
-    return start, int(train_config.get("copy_drill_stop") or train_config["max_steps"])
+    """The steps ``[start, stop)`` that mixed copy drills into the batches of a saved ``train_config.json``
+    (None without drills): ``TrainConfig.drill_window``."""
+    from interp.app.args import dataclass_from_dict
+    from interp.training.config import TrainConfig
+
+    return dataclass_from_dict(TrainConfig, dict(train_config)).drill_window()
 
 
 def next_steps(run_dir: str | Path) -> list[tuple[str, str]]:

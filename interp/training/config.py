@@ -113,10 +113,16 @@ class TrainConfig:
         if self.resume and self.overwrite:
             raise ConfigError("Choose one of --resume (continue the run) and --overwrite (start it again).")
 
+    def drill_window(self) -> tuple[int, int] | None:
+        """The steps ``[start, stop)`` that mix copy drills into their batches; None without drills."""
+        if not self.copy_drill_frac:
+            return None
+        return self.copy_drill_start, self.copy_drill_stop or self.max_steps
+
     def drills_at(self, step: int) -> bool:
         """Whether step ``step`` mixes copy drills into its batch."""
-        return self.copy_drill_frac > 0 and step >= self.copy_drill_start and (
-            not self.copy_drill_stop or step < self.copy_drill_stop)
+        window = self.drill_window()
+        return window is not None and window[0] <= step < window[1]
 
     def model_config(self, d_vocab: int) -> ModelConfig:
         """The model's config: the preset, the overrides, and the data's vocabulary size."""

@@ -335,7 +335,8 @@ class Trainer:
         if self.dist.is_main:
             try:
                 with atomic_path(self.layout.loss_curve) as tmp:
-                    loss_curve(read_metrics(self.layout.metrics)).write_html(tmp, include_plotlyjs=True)
+                    loss_curve(read_metrics(self.layout.metrics), drills=cfg.drill_window()).write_html(
+                        tmp, include_plotlyjs=True)
             except OSError as err:  # the run itself is saved: a missing plot must not fail it
                 if not is_disk_full(err):
                     raise

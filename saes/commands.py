@@ -59,6 +59,20 @@ def _common(p: argparse.ArgumentParser) -> None:
                        help="token-shard directory (default: the run's validation shards)")
     add_n_tokens_option(p, 16_384, "tokens to run through the model")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--allow-other-model", action="store_true",
+                   help="use the SAE with a model other than the one it was trained on (its metadata.model_hash)")
+
+
+def _model_and_sae(args: argparse.Namespace):
+    """The run's model and the SAE, checked to belong together (hooks, and the model it was trained on)."""
+    import interp
+    from saes.format import load_sae
+    from saes.hooked import check_sae_fits
+
+    model = interp.load(args.run_dir, device=args.device)
+    sae = load_sae(args.sae_dir, device=model.cfg.device)
+    check_sae_fits(model, sae, allow_other_model=args.allow_other_model)
+    return model, sae
 
 
 def register_eval(sub: argparse._SubParsersAction) -> None:
@@ -70,22 +84,20 @@ def register_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    import interp
     from interp.io import atomic_path, atomic_write_json
     from saes.evaluate import density_histogram, evaluate_sae
-    from saes.format import load_sae
+    from saes.layout import SAELayout
 
-    model = interp.load(args.run_dir, device=args.device)
-    sae = load_sae(args.sae_dir, device=model.cfg.device)
+    model, sae = _model_and_sae(args)
     metrics = evaluate_sae(model, sae, _tokens(args, model.cfg.n_ctx), progress=True)
     density = metrics.pop("density")
-    sae_dir = Path(args.sae_dir)
-    atomic_write_json(sae_dir / "eval.json", metrics)
-    with atomic_path(sae_dir / "density.html") as tmp:
+    layout = SAELayout(args.sae_dir)
+    atomic_write_json(layout.eval, metrics)
+    with atomic_path(layout.density) as tmp:
         density_histogram(density).write_html(tmp, include_plotlyjs=True)
     print(format_table(metrics, ("metric", "value")))
-    print_done({"metrics": sae_dir / "eval.json", "feature density histogram": sae_dir / "density.html"},
-               [command("interp dashboard", sae_dir, "--run-dir", args.run_dir) + "   # feature pages"])
+    print_done({"metrics": layout.eval, "feature density histogram": layout.density},
+               [command("interp dashboard", layout.root, "--run-dir", args.run_dir) + "   # feature pages"])
     return 0
 
 
@@ -112,12 +124,9 @@ def register_dashboard(sub: argparse._SubParsersAction) -> None:
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
-    import interp
     from saes.dashboard import write_dashboards
-    from saes.format import load_sae
 
-    model = interp.load(args.run_dir, device=args.device)
-    sae = load_sae(args.sae_dir, device=model.cfg.device)
+    model, sae = _model_and_sae(args)
     feats = [int(f) for f in args.features.split(",")] if args.features else None
     index = write_dashboards(model, sae, _tokens(args, model.cfg.n_ctx), args.out_dir or Path(args.sae_dir) / "dashboard",
                              features=feats, n_features=args.n_features, sort_by=args.sort_by)

@@ -24,6 +24,29 @@ from saes.base import SAE
 FeatureEdit = Callable[[Tensor], Tensor]
 
 
+def check_sae_fits(model: HookedTransformer, sae: SAE, allow_other_model: bool = False) -> None:
+    """Refuse an SAE that does not belong to ``model``: a hook the model lacks (``HookNameError`` with close
+    matches), or, unless ``allow_other_model``, a model other than the one it was trained on (its
+    ``metadata.model_hash``; SAEs without one, such as SAELens downloads, are not checked).
+
+    >>> check_sae_fits(interp.load("runs/quickstart/model"), load_sae("runs/saes/topk-blocks.1.hook_resid_pre"))
+    """
+    from interp.io import hash_state_dict
+    from saes.errors import SAEConfigError
+
+    names = [sae.cfg.hook_name] + ([sae.cfg.hook_name_out] if sae.cfg.is_transcoder else [])
+    resolve_hook_names(model, names)
+    recorded = sae.cfg.metadata.get("model_hash")
+    if recorded and not allow_other_model:
+        actual = hash_state_dict(model.state_dict())
+        if actual != recorded:
+            run = sae.cfg.metadata.get("model_run", "?")
+            raise SAEConfigError(
+                f"This SAE was trained on another model (model_hash {recorded[:12]}..., run {run}) than the one given "
+                f"(model_hash {actual[:12]}...): its features would read the wrong activations. Pass the run it was "
+                "trained on, or --allow-other-model (allow_other_model=True) to use it anyway.")
+
+
 def _flat(act: Tensor) -> Tensor:
     return act.flatten(-2) if act.dim() == 4 else act  # attn.hook_z: [b, p, head, d_head] -> [b, p, head*d_head]
 

@@ -104,6 +104,6 @@ def test_report_shows_the_model_shape_and_next_steps_for_this_run(drilled_run, t
     assert f"<td>parameters</td><td>{sum(p.numel() for p in gpt.parameters()):,}</td>" in page
     steps = page[page.index("<ol id='next-steps'>"):]
     where = str(run.resolve())
-    assert f"interp analyze {where} --task ioi" in steps and f"interp train-sae --run-dir {where}" in steps
+    assert f"interp analyze {where} --task ioi" in steps and f"interp train-sae {where} --hook" in steps
     assert "jupyter lab" in steps and (Path(__file__).parents[1] / "notebooks").is_dir()
     assert page.count("plotly.js v") == 1 and "<script src=" not in page  # plotly.js inlined once: works offline

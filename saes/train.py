@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import pickle
 import shutil
 import time
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from interp.io import (
 from interp.plots import read_metrics
 from interp.training.checkpoint import LATEST, latest_checkpoint, publish_latest
 from saes.base import SAE, build_sae
-from saes.errors import SAEDivergenceError
+from saes.errors import SAECheckpointError, SAEDivergenceError
 from saes.format import load_sae, save_sae
 from saes.layout import SAERunLayout
 from saes.run_dir import check_out_dir
@@ -296,7 +297,12 @@ class SAETrainer:
         for label in self.saes:
             saved = load_sae(SAERunLayout.checkpoint_sae(ckpt, label).root, device=self.device)
             self.saes[label].load_state_dict(saved.state_dict())
-        blob = torch.load(SAERunLayout.trainer_blob(ckpt), weights_only=True, map_location="cpu")
+        try:
+            blob = torch.load(SAERunLayout.trainer_blob(ckpt), weights_only=True, map_location="cpu")
+        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+            raise SAECheckpointError(
+                f"{SAERunLayout.trainer_blob(ckpt)} is truncated or corrupt ({type(err).__name__}); resume from an "
+                "earlier checkpoint (point checkpoints/latest at it) or start again with --overwrite.") from err
         self.opt.load_state_dict(blob["optimizer"])
         self.since_fired = blob["since_fired"]
         self.scales = state["scales"]

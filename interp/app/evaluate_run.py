@@ -12,8 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from interp.devices import resolve_device
 from interp.errors import RunDirError
 from interp.io import atomic_write_json, git_commit, read_json
 from interp.layout import DataLayout, RunLayout
@@ -36,7 +35,7 @@ def evaluate_run(
     from interp.training.checkpoint import resolve_checkpoint
 
     run = RunLayout(run_dir)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(resolve_device(device))
     t0 = time.time()
     gpt, tokenizer = load_gpt_and_tokenizer(run.root, device="cpu")
     checkpoint = resolve_checkpoint(run.root).name

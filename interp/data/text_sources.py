@@ -78,8 +78,13 @@ def _paragraphs(f) -> Iterator[str]:
 
 def _iter_file(path: Path) -> Iterator[str]:
     if path.suffix == ".jsonl":
-        with open(path, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
+        with open(path, "rb") as f:  # bytes, so that a line that is not UTF-8 is named with its number
+            for line_no, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise TextSourceError(f"{path}:{line_no} is not UTF-8 ({err.reason} at byte {err.start}); JSON "
+                                          "lines must be UTF-8: re-encode the file (e.g. iconv -t utf-8).") from err
                 if line.strip():
                     try:
                         text = json.loads(line)["text"]

@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-
+from interp.devices import resolve_device
 from interp.errors import CheckpointError
 from interp.layout import DataLayout, RunLayout
 from interp.models.tl import HookedTransformer
@@ -57,6 +56,6 @@ def load(run_dir: str | Path, checkpoint: str | None = None, device: str | None 
     """Load a workbench run as a ``HookedTransformer`` (logits equal the training model's to ~1e-6)."""
     from interp.models.convert import to_hooked
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(resolve_device(device))
     gpt, tokenizer = load_gpt_and_tokenizer(run_dir, checkpoint, device="cpu")
     return to_hooked(gpt.eval(), tokenizer, device=device)

@@ -52,6 +52,8 @@ def score_tasks(
     progress: bool = True,
 ) -> dict[str, dict[str, float]]:
     """Scores for each task (``n_prompts`` held-out prompts each; greater-than and induction use half)."""
+    if n_prompts < 1:
+        raise ConfigError(f"n_prompts (--n-prompts) must be at least 1, got {n_prompts}.")
     names = list(tasks or TASKS)
     unknown = [t for t in names if t not in TASKS]
     if unknown:

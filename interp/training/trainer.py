@@ -27,7 +27,8 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from interp.data.shards import TokenShards
-from interp.errors import NonFiniteLossError, RunDirError
+from interp.devices import resolve_device
+from interp.errors import ConfigError, NonFiniteLossError, RunDirError
 from interp.io import (
     atomic_path,
     atomic_write_json,
@@ -176,11 +177,11 @@ class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         cfg.validate()
         self.cfg = cfg
-        device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        self.dist: DistInfo = setup_distributed(torch.device(device).type)
-        if device == "cuda" and self.dist.enabled:
-            device = f"cuda:{self.dist.local_rank}"
-        self.device = torch.device(device)
+        device = resolve_device(cfg.device)
+        self.dist: DistInfo = setup_distributed(device.type)
+        if device.type == "cuda" and device.index is None and self.dist.enabled:
+            device = torch.device(f"cuda:{self.dist.local_rank}")
+        self.device = device
         if self.device.type == "cpu":
             apply_cpu_malloc_settings()
         else:
@@ -195,6 +196,10 @@ class Trainer:
         self.train_data = TokenShards(data.train)
         self.val_dir = data.val
         self.model_cfg = cfg.model_config(self.train_data.vocab_size)
+        if self.train_data.n_tokens <= self.model_cfg.n_ctx + 1:
+            raise ConfigError(f"The training data in {data.train} has {self.train_data.n_tokens:,} tokens, not more than "
+                              f"one context window (n_ctx {self.model_cfg.n_ctx} + 1): use more data (interp corpus "
+                              "--n-tokens) or a shorter context (--model-overrides '{\"n_ctx\": ...}').")
         self.drill_vocab = drill_vocab(self.train_data) if cfg.copy_drill_frac else None
         identity = _data_identity(data, self.train_data)
         if self.dist.is_main:
@@ -351,11 +356,18 @@ def train(cfg: TrainConfig) -> TrainResult:
     The run directory is locked while it is written (by the main process of a ``torchrun`` job): a second
     training into the same directory stops at once instead of mixing two runs' files.
     """
+    cfg.validate()
+    resolve_device(cfg.device)  # before anything is written
     main_process = int(os.environ.get("RANK", "0")) == 0
     run = RunLayout(cfg.out_dir)
-    with dir_lock(run.lock, f"run {run.root}") if main_process else contextlib.nullcontext():
-        trainer = Trainer(cfg)
-        try:
-            return trainer.run()
-        finally:
-            teardown_distributed(trainer.dist)
+    existed = run.root.exists()
+    try:
+        with dir_lock(run.lock, f"run {run.root}") if main_process else contextlib.nullcontext():
+            trainer = Trainer(cfg)
+            try:
+                return trainer.run()
+            finally:
+                teardown_distributed(trainer.dist)
+    finally:  # a run refused before it wrote anything leaves no directory behind
+        if main_process and not existed and run.root.is_dir() and {p.name for p in run.root.iterdir()} <= {".lock"}:
+            shutil.rmtree(run.root, ignore_errors=True)

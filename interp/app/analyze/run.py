@@ -34,6 +34,7 @@ from interp.analysis.patching.metrics import scalar
 from interp.app.analyze.findings import Findings, summary_text, weak_contrast
 from interp.app.analyze.pairs import PromptPairs, build_pairs
 from interp.app.analyze.report import analysis_sections, write_analysis_report
+from interp.errors import ConfigError
 from interp.io import atomic_write_json, git_commit
 from interp.models.tl import HookedTransformer
 
@@ -97,6 +98,8 @@ def analyze(model: HookedTransformer, task: str | PromptPairs, out_dir: str | Pa
     """Analyse ``task`` ('ioi', 'induction' or 'facts', or your own ``PromptPairs``) on ``model``; with
     ``out_dir``, write ``report.html`` and ``findings.json`` there. Returns the findings (a dict with DataFrame
     views)."""
+    if n_prompts < 1:
+        raise ConfigError(f"n_prompts (--n-prompts) must be at least 1, got {n_prompts}.")
     say = print if progress else (lambda *_: None)
     cfg = model.cfg
     pairs = task if isinstance(task, PromptPairs) else build_pairs(model, task, n=n_prompts, seed=seed)

@@ -118,3 +118,7 @@ def test_metrics_rows_stay_unique_after_a_kill_and_resume(tiny_run_dir, tiny_mod
     assert resumed.step == at_kill
     resumed.run()
     assert _steps(out) == list(range(2, 61, 2))
+    reference = train_saes(_cfg(tiny_run_dir, tmp_path / "ref", n_tokens=512 * 60, ckpt_interval=10, log_interval=2,
+                                device="cpu"), model=tiny_model)
+    ref, got = load_sae(reference.sae_dirs["a"]).state_dict(), load_sae(out / "a").state_dict()
+    assert ref.keys() == got.keys() and all(torch.equal(ref[k], got[k]) for k in ref)  # bit for bit

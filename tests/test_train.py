@@ -108,7 +108,11 @@ def test_checkpoint_errors(tiny_run_dir: Path, tmp_path: Path) -> None:
     weights = ckpt / "model.safetensors"
     data = weights.read_bytes()
     weights.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+    with pytest.raises(CheckpointError, match="has changed since it was written"):  # its recorded sha256
+        load_model(ckpt)
+    state = json.loads((ckpt / "trainer_state.json").read_text())  # a checkpoint from before hashes were recorded:
+    (ckpt / "trainer_state.json").write_text(json.dumps({k: v for k, v in state.items() if k != "sha256"}))
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):  # the loader's own checks still name it
         load_model(ckpt)
     weights.write_bytes(data)
     cfg = json.loads((ckpt / "model_config.json").read_text())

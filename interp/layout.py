@@ -4,11 +4,14 @@ Every module asks these objects for paths instead of spelling file names, and pa
 resolve relative to the artifact, so a run copied anywhere (with its data beside it) keeps working from any
 current directory.
 
-    runs/quickstart/
+    runs/quickstart/   QuickstartLayout: report.html  quickstart.json
       data/        DataLayout:  data_config.json  tokenizer/  train/  val/
       model/       RunLayout:   train_config.json  model_config.json  run_info.json  metrics.jsonl
-                                loss_curve.html  eval.json  tokenizer/  checkpoints/{step_000500/, latest}
-                                analysis/<task>/  tuned_lens/
+                                loss_curve.html  eval.json  tokenizer/  tuned_lens/  .lock
+                                checkpoints/latest
+                                checkpoints/step_000500/   CheckpointLayout: model.safetensors  model_config.json
+                                                           optimizer.pt  trainer_state.json
+                                analysis/<task>/           AnalysisLayout: report.html  findings.json
 
 >>> run = RunLayout("runs/quickstart/model")
 >>> run.data_dir()            # the run's training data, found relative to the run first
@@ -137,3 +140,50 @@ class RunLayout:
         where = "; ".join(f"{p} (from {src})" for p, src in tried) or "nothing: the run records no data directory"
         raise RunDirError(f"The training data of run {self.root} was not found. Tried: {where}. Copy the data "
                           "directory to one of these places, or pass its path explicitly (--data-dir).")
+
+
+class CheckpointLayout:
+    """One checkpoint directory (``checkpoints/step_000500``) written by the trainer or ``interp import``."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.root)!r})"
+
+    weights = property(lambda self: self.root / "model.safetensors")
+    model_config = property(lambda self: self.root / "model_config.json")
+    optimizer = property(lambda self: self.root / "optimizer.pt")
+    trainer_state = property(lambda self: self.root / "trainer_state.json")
+
+    def is_complete(self) -> bool:
+        """Weights and trainer state present (what a resume needs besides the optimizer)."""
+        return self.weights.exists() and self.trainer_state.exists()
+
+
+class AnalysisLayout:
+    """The output of ``interp analyze`` for one task (``RUN/analysis/ioi``)."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.root)!r})"
+
+    report = property(lambda self: self.root / "report.html")
+    findings = property(lambda self: self.root / "findings.json")
+
+
+class QuickstartLayout:
+    """``interp quickstart``'s out dir: its data and model side by side, the report and a summary."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.root)!r})"
+
+    data = property(lambda self: DataLayout(self.root / "data"))
+    model = property(lambda self: RunLayout(self.root / "model"))
+    report = property(lambda self: self.root / "report.html")
+    summary = property(lambda self: self.root / "quickstart.json")

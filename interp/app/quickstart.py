@@ -20,7 +20,7 @@ import torch
 from interp.app.quickstart_report import write_quickstart_report
 from interp.errors import ConfigError
 from interp.io import atomic_write_json, read_json
-from interp.layout import DataLayout
+from interp.layout import DataLayout, QuickstartLayout
 from interp.models.config import PRESETS
 
 SAMPLE_PROMPTS = (
@@ -124,7 +124,8 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
     r = _resolved(cfg)
     if r["preset"] not in PRESETS:  # before the corpus is built, not after
         raise ConfigError(f"Unknown preset {r['preset']!r}; choose auto or one of {sorted(PRESETS)}.")
-    data_dir, run_dir = out / "data", out / "model"  # the quickstart's layout: data beside the model
+    layout = QuickstartLayout(out)
+    data_dir, run_dir = layout.data.root, layout.model.root  # data beside the model
     _prepare(cfg, data_dir, r["n_tokens"])
     print(f"[2/4] training the '{r['preset']}' preset for {r['max_steps']} steps of {r['batch_size']} sequences")
     train(TrainConfig(
@@ -140,9 +141,9 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
     print("[4/4] writing the report")
     samples = _samples(run_dir, cfg.seed)
     minutes = (time.time() - t0) / 60
-    report = write_quickstart_report(out / "report.html", run_dir, results, samples, summary=[
+    report = write_quickstart_report(layout.report, run_dir, results, samples, summary=[
         ["preset", r["preset"]], ["total time (minutes)", round(minutes, 1)]])
-    atomic_write_json(out / "quickstart.json", {"config": cfg, "resolved": r, "minutes": round(minutes, 2),
+    atomic_write_json(layout.summary, {"config": cfg, "resolved": r, "minutes": round(minutes, 2),
                                                 "eval": results})
     ioi, ind = results["ioi"], results["induction"]
     print(f"\nDone in {minutes:.1f} min. Validation loss {results.get('val_loss', float('nan')):.3f}; "

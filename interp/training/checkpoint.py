@@ -34,11 +34,12 @@ from interp.io import (
     read_json,
     sha256_file,
 )
+from interp.layout import CheckpointLayout, RunLayout
 from interp.models.config import ModelConfig
 from interp.models.gpt import GPT
 
-CKPT_DIR = "checkpoints"
-LATEST = "latest"
+CKPT_DIR = RunLayout(".").checkpoints.name  # "checkpoints" (the names live in interp.layout)
+LATEST = RunLayout(".").latest.name  # "latest"
 
 
 def model_tensors(model: GPT) -> dict[str, torch.Tensor]:
@@ -56,15 +57,16 @@ def save_checkpoint(run_dir: str | Path, model: GPT, optimizer: torch.optim.Opti
     root.mkdir(parents=True, exist_ok=True)
     name = f"step_{step:06d}"
     try:
-        with atomic_dir(root / name) as tmp:
-            atomic_save_safetensors(tmp / "model.safetensors", model_tensors(model), metadata={"format": "interp-gpt"})
-            atomic_write_json(tmp / "model_config.json", model.cfg.to_dict())
-            hashes = {"model.safetensors": sha256_file(tmp / "model.safetensors")}
+        with atomic_dir(root / name) as tmp_dir:
+            tmp = CheckpointLayout(tmp_dir)
+            atomic_save_safetensors(tmp.weights, model_tensors(model), metadata={"format": "interp-gpt"})
+            atomic_write_json(tmp.model_config, model.cfg.to_dict())
+            hashes = {tmp.weights.name: sha256_file(tmp.weights)}
             if optimizer is not None:
-                with atomic_path(tmp / "optimizer.pt") as opt_tmp:
+                with atomic_path(tmp.optimizer) as opt_tmp:
                     torch.save(optimizer.state_dict(), opt_tmp)
-                hashes["optimizer.pt"] = sha256_file(tmp / "optimizer.pt")
-            atomic_write_json(tmp / "trainer_state.json", {"step": step, **state, "sha256": hashes})
+                hashes[tmp.optimizer.name] = sha256_file(tmp.optimizer)
+            atomic_write_json(tmp.trainer_state, {"step": step, **state, "sha256": hashes})
     except (OSError, RuntimeError, SafetensorError) as err:
         if not is_disk_full(err):
             raise
@@ -78,7 +80,7 @@ def save_checkpoint(run_dir: str | Path, model: GPT, optimizer: torch.optim.Opti
 def verify_checkpoint_file(ckpt: Path, filename: str) -> None:
     """Compare a checkpoint file with the sha256 recorded when it was written (checkpoints written before hashes
     were recorded pass unchecked)."""
-    state_path = ckpt / "trainer_state.json"
+    state_path = CheckpointLayout(ckpt).trainer_state
     if not state_path.exists():
         return
     expected = (read_json(state_path).get("sha256") or {}).get(filename)
@@ -106,8 +108,7 @@ def publish_latest(root: Path, name: str, keep: int) -> None:
 def complete_checkpoints(run_dir: str | Path) -> list[Path]:
     """The run's checkpoint directories that hold weights and trainer state, oldest first."""
     root = Path(run_dir) / CKPT_DIR
-    return sorted(p for p in root.glob("step_*")
-                  if (p / "model.safetensors").exists() and (p / "trainer_state.json").exists())
+    return sorted(p for p in root.glob("step_*") if CheckpointLayout(p).is_complete())
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
@@ -122,11 +123,12 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint directory from a run directory (its latest) or a checkpoint directory itself."""
     path = Path(path)
-    if (path / "model.safetensors").exists():
+    if CheckpointLayout(path).weights.exists():
         return path
     ckpt = latest_checkpoint(path)
     if ckpt is None:
-        raise CheckpointError(f"No checkpoint in {path}: expected {path}/{CKPT_DIR}/{LATEST} or model.safetensors. "
+        raise CheckpointError(f"No checkpoint in {path}: expected {RunLayout(path).latest} or "
+                              f"{CheckpointLayout(path).weights.name}. "
                               "Is this a run directory written by `interp train`?")
     return ckpt
 
@@ -134,20 +136,21 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> GPT:
     """The ``GPT`` saved at ``path`` (run or checkpoint directory), with clear errors for bad checkpoints."""
     ckpt = resolve_checkpoint(path)
-    cfg_path = ckpt / "model_config.json"
+    files = CheckpointLayout(ckpt)
+    cfg_path = files.model_config
     if not cfg_path.exists():
-        cfg_path = ckpt.parent.parent / "model_config.json"
+        cfg_path = RunLayout(ckpt.parent.parent).model_config  # the run's, for checkpoints without their own
     if not cfg_path.exists():
-        raise CheckpointError(f"No model_config.json beside {ckpt}; the checkpoint is incomplete.")
+        raise CheckpointError(f"No {files.model_config.name} beside {ckpt}; the checkpoint is incomplete.")
     try:
         cfg = ModelConfig.from_dict(read_json(cfg_path))
     except (ValueError, TypeError) as err:
         raise CheckpointError(f"{cfg_path} is not a valid model config: {err}") from err
     try:
-        verify_checkpoint_file(ckpt, "model.safetensors")
-        tensors = load_safetensors(ckpt / "model.safetensors")
+        verify_checkpoint_file(ckpt, files.weights.name)
+        tensors = load_safetensors(files.weights)
     except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"{ckpt / 'model.safetensors'} is truncated or corrupt ({err}); use an earlier "
+        raise CheckpointError(f"{files.weights} is truncated or corrupt ({err}); use an earlier "
                               "checkpoint or retrain.") from err
     model = GPT(cfg)
     expected = model_tensors(model)
@@ -172,14 +175,14 @@ def load_training_state(ckpt: Path, model: GPT, optimizer: torch.optim.Optimizer
     """Restore weights and optimizer in place from ``ckpt``; returns its trainer state."""
     loaded = load_model(ckpt)
     model.load_state_dict(loaded.state_dict())
-    opt_path = ckpt / "optimizer.pt"
+    opt_path = CheckpointLayout(ckpt).optimizer
     if not opt_path.exists():
         raise CheckpointError(f"{ckpt} has no optimizer.pt, so training cannot resume exactly from it.")
-    verify_checkpoint_file(ckpt, "optimizer.pt")
+    verify_checkpoint_file(ckpt, opt_path.name)
     try:
         optimizer.load_state_dict(torch.load(opt_path, map_location="cpu", weights_only=True))
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError) as err:
         raise CheckpointError(f"{opt_path} is truncated, corrupt or not an optimizer state ({type(err).__name__}: "
                               f"{str(err).splitlines()[0] if str(err) else ''}); resume from an earlier checkpoint "
                               "(point checkpoints/latest at it) or start again with --overwrite.") from err
-    return read_json(ckpt / "trainer_state.json")
+    return read_json(CheckpointLayout(ckpt).trainer_state)

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from interp.io import read_json
+from interp.layout import AnalysisLayout
 
 WEAK_GAP_ABSOLUTE = 0.1
 WEAK_GAP_RELATIVE = 0.1
@@ -91,7 +92,7 @@ class Findings(dict):
 def load_findings(path: str | Path) -> Findings:
     """A ``findings.json`` (or the directory holding it) as ``Findings``."""
     path = Path(path)
-    return Findings(read_json(path / "findings.json" if path.is_dir() else path))
+    return Findings(read_json(AnalysisLayout(path).findings if path.is_dir() else path))
 
 
 def summary_text(findings: dict[str, Any], n_heads: int = 3, n_positions: int = 2) -> str:

@@ -36,6 +36,7 @@ from interp.app.analyze.pairs import PromptPairs, build_pairs
 from interp.app.analyze.report import analysis_sections, write_analysis_report
 from interp.errors import ConfigError
 from interp.io import atomic_write_json, git_commit
+from interp.layout import AnalysisLayout
 from interp.models.tl import HookedTransformer
 
 
@@ -151,7 +152,8 @@ def analyze(model: HookedTransformer, task: str | PromptPairs, out_dir: str | Pa
     findings.sections_builder = lambda: analysis_sections(model, pairs, findings, patched, attr_heads, attr, scores)
     if out_dir is not None:
         out = Path(out_dir)
-        atomic_write_json(out / "findings.json", findings)
-        write_analysis_report(out / "report.html", pairs.task, findings, findings.sections())
+        files = AnalysisLayout(out)
+        atomic_write_json(files.findings, findings)
+        write_analysis_report(files.report, pairs.task, findings, findings.sections())
         say(f"  wrote {out / 'report.html'} and {out / 'findings.json'}")
     return findings

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     import interp
     from interp.app.analyze import analyze
     from interp.app.messages import command, print_done
-    from interp.layout import RunLayout
+    from interp.layout import AnalysisLayout, RunLayout
 
     model = interp.load(args.run_dir, device=args.device)
     out = Path(args.out_dir) if args.out_dir else RunLayout(args.run_dir).analysis(args.task)
@@ -40,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
         layer = findings["top_heads"][0]["layer"]
         steps.append(command("interp train-sae", args.run_dir, "--hook", f"blocks.{layer}.attn.hook_z")
                      + f"   # SAE features of layer {layer}'s heads")
-    print_done({"report": out / "report.html", "findings": out / "findings.json"}, steps)
+    print_done({"report": AnalysisLayout(out).report, "findings": AnalysisLayout(out).findings}, steps)
     return 0

@@ -15,18 +15,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from interp.app.messages import print_done
     from interp.app.quickstart import run_quickstart
     from interp.app.quickstart_report import next_steps
-    from interp.layout import RunLayout
+    from interp.layout import QuickstartLayout
 
     cfg = dataclass_from_args(QuickstartConfig, args)
     run_quickstart(cfg)
-    out = Path(cfg.out_dir)
-    run = RunLayout(out / "model")
-    print_done({"report": out / "report.html", "run directory": run.root, "scores": run.eval, "data": out / "data"},
-               [f"open {out / 'report.html'} in a browser"]
+    out = QuickstartLayout(cfg.out_dir)
+    run = out.model
+    print_done({"report": out.report, "run directory": run.root, "scores": run.eval, "data": out.data.root},
+               [f"open {out.report} in a browser"]
                + [f"{cmd}   # {what.split(':')[0]}" for cmd, what in next_steps(run.root)])
     return 0

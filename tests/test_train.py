@@ -81,6 +81,10 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tiny_data_dir: Path, tmp_path:
     assert last is not None
     model = load_model(last)  # intact and loadable, with finite weights
     assert all(torch.isfinite(p).all() for p in model.parameters())
+    import dataclasses  # the advice works: resume with a lower learning rate
+
+    result = train(dataclasses.replace(cfg, lr=1e-3, min_lr=1e-4, resume=True))
+    assert result.step == 30 and math.isfinite(result.final_loss)
 
 
 def test_run_dir_refused_unless_resume_or_overwrite(tiny_data_dir: Path, tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ class TrainConfig:
     ckpt_interval: int = 250
     """Steps between checkpoints (also at the last step); a killed run resumes from the latest."""
     keep_checkpoints: int = 2
-    """Newest checkpoints kept on disk (older ones are deleted); 0: keep all."""
+    """Newest checkpoints kept on disk (older ones are deleted); at least 1."""
     log_interval: int = 10
     """Steps between rows of metrics.jsonl (loss, lr, gradient norm, throughput)."""
     copy_drill_frac: float = 0.0
@@ -76,8 +76,9 @@ class TrainConfig:
     compile: bool = False
     """Compile the model with torch.compile (faster steps after a slower start, mostly on GPU)."""
     resume: bool = False
-    """Continue the run in out_dir from its latest checkpoint; its settings must match (only max_steps, intervals,
-    device, compile and progress may change)."""
+    """Continue the run in out_dir from its latest checkpoint, on the same data (checked by its hashes). Its settings
+    must match, except max_steps, intervals, keep_checkpoints, device, compile and progress, and the settings that
+    recover from a divergence (lr, min_lr, warmup_steps, grad_clip; recorded in run_info.json)."""
     overwrite: bool = False
     """Delete whatever out_dir holds and start again."""
     progress: bool = True

@@ -283,8 +283,8 @@ class Trainer:
         if not (math.isfinite(loss_val) and math.isfinite(norm_val)):
             raise NonFiniteLossError(
                 f"Non-finite loss ({loss_val}) or gradient norm ({norm_val}) in step {self.step + 1}: training stopped "
-                f"before the update, and the last checkpoint in {self.out / 'checkpoints'} is intact. Try a lower "
-                f"--lr (now {cfg.lr}) or more --warmup-steps, then --resume."
+                f"before the update, and the last checkpoint in {self.layout.checkpoints} is intact. Resume with a lower "
+                f"--lr (now {cfg.lr}) or more --warmup-steps: --resume --lr ... (both may change on resume)."
             )
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

@@ -94,3 +94,14 @@ def test_damaged_sae_trainer_state(tiny_run_dir: Path, tmp_path: Path, capsys) -
     blob = next(RunLayout(out).checkpoints.glob("step_*/trainer.pt"))
     blob.write_bytes(blob.read_bytes()[:200])
     _one_line_error([*args, "--n-tokens", "4096", "--resume"], capsys, "trainer.pt")
+
+
+def test_bad_config_files_and_presets(tmp_path: Path, capsys) -> None:
+    for name, text, needle in (("list.json", "[1, 2]", "must hold a JSON object"),
+                               ("typed.json", '{"max_steps": "ten"}', "TrainConfig.max_steps"),
+                               ("unknown.json", '{"max_stepz": 10}', "max_stepz")):
+        (tmp_path / name).write_text(text)
+        _one_line_error(["train", "--config", str(tmp_path / name)], capsys, needle)
+    _one_line_error(["train", "--config", str(tmp_path / "missing.json")], capsys, "no such file")
+    _one_line_error(["quickstart", "--preset", "nope", "--out-dir", str(tmp_path / "qs")], capsys, "nope")
+    assert not (tmp_path / "qs").exists()  # refused before the 16M-token corpus is built

@@ -82,6 +82,11 @@ def test_killed_corpus_leaves_old_data_intact(tmp_path: Path) -> None:
     assert not any(p.exists() for p in leftovers)
     assert json.loads(DataLayout(data).config.read_text())["config"]["seed"] == 1
     assert TokenShards(DataLayout(data).train).n_tokens == 30_000
+    ref = tmp_path / "uninterrupted"  # the rerun equals an uninterrupted run, bit for bit
+    prepare_data(DataConfig(out_dir=str(ref), seed=1, n_tokens=30_000, val_tokens=3_000, vocab_size=300,
+                            bpe_train_chars=60_000))
+    for part in ("tokenizer/tokenizer.json", "train/shard_00000.bin", "val/shard_00000.bin"):
+        assert (data / part).read_bytes() == (ref / part).read_bytes(), part
 
 
 def _words(n_chars: int, seed: int = 0) -> list[str]:

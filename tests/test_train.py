@@ -73,17 +73,19 @@ def test_resume_after_sigkill_matches_uninterrupted(tiny_data_dir: Path, tmp_pat
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(tiny_data_dir: Path, tmp_path: Path) -> None:
-    cfg = tiny_train_config(tiny_data_dir, tmp_path / "nan", lr=1e4, min_lr=1e4, warmup_steps=1, ckpt_interval=1,
-                            val_interval=10**6, batch_size=8, max_steps=30)
+    import dataclasses
+
+    cfg = tiny_train_config(tiny_data_dir, tmp_path / "nan", ckpt_interval=10, val_interval=10**6, batch_size=8,
+                            max_steps=10)
+    train(cfg)  # a healthy start, checkpointed at step 10
+    diverging = dataclasses.replace(cfg, lr=1e4, min_lr=1e4, max_steps=30, resume=True)
     with pytest.raises(NonFiniteLossError, match="Non-finite loss.*lower --lr"):
-        train(cfg)
+        train(diverging)
     last = latest_checkpoint(tmp_path / "nan")
-    assert last is not None
+    assert last is not None and last.name == "step_000010"
     model = load_model(last)  # intact and loadable, with finite weights
     assert all(torch.isfinite(p).all() for p in model.parameters())
-    import dataclasses  # the advice works: resume with a lower learning rate
-
-    result = train(dataclasses.replace(cfg, lr=1e-3, min_lr=1e-4, resume=True))
+    result = train(dataclasses.replace(cfg, max_steps=30, resume=True))  # the advice works: a lower lr, --resume
     assert result.step == 30 and math.isfinite(result.final_loss)
 
 

@@ -27,14 +27,18 @@ from typing import Any
 from interp.errors import RunDirError
 
 
-class DataLayout:
-    """A data directory written by ``interp corpus``."""
+class Layout:
+    """A directory whose file names one subclass owns; ``root`` is where it lies (relative paths stay relative)."""
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.root)!r})"
+
+
+class DataLayout(Layout):
+    """A data directory written by ``interp corpus``."""
 
     @property
     def config(self) -> Path:
@@ -62,14 +66,8 @@ class DataLayout:
         return self.config.exists() or self.train.is_dir()
 
 
-class RunLayout:
+class RunLayout(Layout):
     """A model run directory written by ``interp train`` (or ``interp import``)."""
-
-    def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.root)!r})"
 
     train_config = property(lambda self: self.root / "train_config.json")
     model_config = property(lambda self: self.root / "model_config.json")
@@ -142,14 +140,8 @@ class RunLayout:
                           "directory to one of these places, or pass its path explicitly (--data-dir).")
 
 
-class CheckpointLayout:
+class CheckpointLayout(Layout):
     """One checkpoint directory (``checkpoints/step_000500``) written by the trainer or ``interp import``."""
-
-    def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.root)!r})"
 
     weights = property(lambda self: self.root / "model.safetensors")
     model_config = property(lambda self: self.root / "model_config.json")
@@ -161,27 +153,15 @@ class CheckpointLayout:
         return self.weights.exists() and self.trainer_state.exists()
 
 
-class AnalysisLayout:
+class AnalysisLayout(Layout):
     """The output of ``interp analyze`` for one task (``RUN/analysis/ioi``)."""
-
-    def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.root)!r})"
 
     report = property(lambda self: self.root / "report.html")
     findings = property(lambda self: self.root / "findings.json")
 
 
-class QuickstartLayout:
+class QuickstartLayout(Layout):
     """``interp quickstart``'s out dir: its data and model side by side, the report and a summary."""
-
-    def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.root)!r})"
 
     data = property(lambda self: DataLayout(self.root / "data"))
     model = property(lambda self: RunLayout(self.root / "model"))

@@ -18,20 +18,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from interp.layout import RunLayout
+from interp.layout import Layout, RunLayout
 
 
-class SAELayout:
+class SAELayout(Layout):
     """One SAE directory in SAELens' on-disk format (plus the workbench's evaluation files)."""
 
     CFG = "cfg.json"
     WEIGHTS = "sae_weights.safetensors"
 
-    def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.root)!r})"
 
     cfg = property(lambda self: self.root / self.CFG)
     weights = property(lambda self: self.root / self.WEIGHTS)
@@ -44,17 +39,14 @@ class SAELayout:
         return self.cfg.exists() and self.weights.exists()
 
 
-class SAERunLayout:
+class SAERunLayout(Layout):
     """An out dir of ``interp train-sae``: run-level files, checkpoints, and one ``SAELayout`` per SAE."""
 
     SAES = "saes"  # inside a checkpoint: one SAE directory per SAE
 
     def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
+        super().__init__(root)
         self._run = RunLayout(self.root)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.root)!r})"
 
     train_config = property(lambda self: self._run.train_config)
     metrics = property(lambda self: self._run.metrics)

@@ -145,9 +145,10 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
         ["preset", r["preset"]], ["total time (minutes)", round(minutes, 1)]])
     atomic_write_json(layout.summary, {"config": cfg, "resolved": r, "minutes": round(minutes, 2),
                                                 "eval": results})
-    ioi, ind = results["ioi"], results["induction"]
+    ioi, ind = results["ioi_heldout_family"], results["induction"]
     print(f"\nDone in {minutes:.1f} min. Validation loss {results.get('val_loss', float('nan')):.3f}; "
-          f"IOI accuracy {ioi['accuracy']:.3f} (logit diff {ioi['mean_logit_diff']:.2f}); "
-          f"induction gain {ind['induction_gain']:.2f} nats.")
+          f"on held-out phrasing families IOI accuracy {ioi['accuracy']:.3f} (logit diff "
+          f"{ioi['mean_logit_diff']:.2f}; {results['ioi']['accuracy']:.3f} in-distribution), capitals "
+          f"{results['capitals_heldout_family']['accuracy']:.3f}; induction gain {ind['induction_gain']:.2f} nats.")
     print(f"Report: {report.resolve()}  (open it in a browser)")
     return results

@@ -24,8 +24,13 @@ from interp.models.config import ModelConfig
 from interp.plots import loss_curve, read_metrics
 from interp.tasks.suite import scores_frame
 
-# (task, metric, target) shown as pass/below in the report; the rest is reported as measured.
-TARGETS = (("ioi", "accuracy", 0.9), ("induction", "induction_gain", 2.0))
+# (task, metric, target) shown as pass/below in the report; the rest is reported as measured. The IOI and
+# capitals targets are on held-out phrasing families (issue 16): the in-distribution scores can be reached by
+# learning the training templates, so they are reported but not targets.
+TARGETS = (("ioi_heldout_family", "accuracy", 0.85), ("capitals_heldout_family", "accuracy", 0.75),
+           ("induction", "induction_gain", 2.0))
+# (held-out-family task, its in-distribution counterpart): the headline numbers, shown first with the gap.
+HEADLINE = (("ioi_heldout_family", "ioi"), ("capitals_heldout_family", "capitals"))
 VALIDATION = {
     "val_loss": "Mean cross-entropy of the next token on held-out corpus text, in nats (lower is better).",
     "val_perplexity": "exp(validation loss): the model is as unsure as a uniform choice among this many tokens.",
@@ -91,6 +96,22 @@ def tasks_html(results: Mapping[str, Any]) -> str:
     return f"{note}<table id='tasks'><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+def headline_html(results: Mapping[str, Any]) -> str:
+    """The headline scores: IOI and capitals accuracy on held-out phrasing families, next to the in-distribution
+    accuracy (a large gap: the model learnt the training templates rather than the task). Empty without them."""
+    items = []
+    for family, base in HEADLINE:
+        if family in results and "accuracy" in results[family]:
+            seen = (f" (in-distribution prompts: {_fmt(float(results[base]['accuracy']))})"
+                    if base in results and "accuracy" in results[base] else "")
+            items.append(f"<li><b>{html.escape(base)}</b> accuracy on held-out phrasing families: "
+                         f"<b>{_fmt(float(results[family]['accuracy']))}</b>{html.escape(seen)}</li>")
+    if not items:
+        return ""
+    return ("<p class='explain'>Headline: sentence forms the training corpus never produces, so these measure the "
+            f"task rather than the templates.</p><ul id='headline'>{''.join(items)}</ul>")
+
+
 def model_shape_rows(run_dir: str | Path) -> list[list[object]]:
     """Layers, heads, widths, vocabulary, context and parameter counts from the run's ``model_config.json``."""
     cfg = ModelConfig.from_dict(read_json(RunLayout(run_dir).model_config))
@@ -129,7 +150,7 @@ def write_quickstart_report(path: str | Path, run_dir: str | Path, results: Mapp
         ("Model shape", table_html(model_shape_rows(run_dir), ["", "value"])),
         ("Validation", table_html(val_rows, ["metric", "value", "what it measures"]) if val_rows
          else "<p>No validation loss: the run's data directory was not found.</p>"),
-        ("Probe tasks (held-out prompts)", tasks_html(results)),
+        ("Probe tasks (held-out prompts)", headline_html(results) + tasks_html(results)),
         *_loss_section(layout, train_cfg),
     ]
     if samples:

@@ -20,13 +20,17 @@ METRICS = {
 }
 
 
-def capital_prompts(n: int = 200, seed: int = 0) -> tuple[list[str], list[int]]:
+def capital_prompts(n: int = 200, seed: int = 0, templates: tuple[str, ...] = sp.EVAL_CAPITAL_TEMPLATES,
+                    exclude_countries: tuple[str, ...] = ()) -> tuple[list[str], list[int]]:
+    """``n`` prompts from ``templates`` cycling through the countries (but ``exclude_countries``) and the index
+    of each prompt's answer in ``CAPITALS``."""
     rng = random.Random(seed)
     prompts, answers = [], []
+    asked = [i for i, (c, _) in enumerate(lx.COUNTRIES) if c not in exclude_countries]
     for i in range(n):
-        idx = i % len(lx.COUNTRIES) if n >= len(lx.COUNTRIES) else rng.randrange(len(lx.COUNTRIES))
+        idx = asked[i % len(asked)] if n >= len(asked) else rng.choice(asked)
         country, _ = lx.COUNTRIES[idx]
-        prompts.append(rng.choice(sp.EVAL_CAPITAL_TEMPLATES).format(country=country, Name=rng.choice(lx.NAMES)))
+        prompts.append(rng.choice(templates).format(country=country, Name=rng.choice(lx.NAMES)))
         answers.append(idx)
     return prompts, answers
 

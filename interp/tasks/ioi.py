@@ -49,12 +49,16 @@ class IOIPrompts:
     order: list[str]  # "ABBA" (IO named first) or "BABA"
 
 
-def ioi_prompts(n: int = 200, seed: int = 0, templates=EVAL_TEMPLATES) -> IOIPrompts:
+def ioi_prompts(n: int = 200, seed: int = 0, templates=EVAL_TEMPLATES,
+                exclude_names: tuple[str, ...] = ()) -> IOIPrompts:
+    """``n`` prompts from ``templates`` ((intro, action) pairs), each with one held-out name; names in
+    ``exclude_names`` are never used."""
     rng = random.Random(seed)
     out = IOIPrompts([], [], [], [])
+    held_names = [x for x in sp.HELD_OUT_NAMES if x not in exclude_names]
     for i in range(n):
-        held = rng.choice(sp.HELD_OUT_NAMES)
-        other = rng.choice([x for x in lx.NAMES if x != held])
+        held = rng.choice(held_names)
+        other = rng.choice([x for x in lx.NAMES if x != held and x not in exclude_names])
         io, s = (held, other) if rng.random() < 0.5 else (other, held)
         abba = i % 2 == 0
         a, b = (io, s) if abba else (s, io)
@@ -69,16 +73,21 @@ def ioi_prompts(n: int = 200, seed: int = 0, templates=EVAL_TEMPLATES) -> IOIPro
     return out
 
 
+def ioi_logit_diffs(model: HookedTransformer, data: IOIPrompts) -> torch.Tensor:
+    """Logit of the indirect object minus the subject at each prompt's last position: ``[n_prompts]``."""
+    logp = next_token_logprobs(model, [encode(model, p) for p in data.prompts])
+    io = torch.tensor([first_token_id(model, x) for x in data.io])
+    s = torch.tensor([first_token_id(model, x) for x in data.s])
+    rows = torch.arange(len(io))
+    return logp[rows, io] - logp[rows, s]  # log-prob difference = logit difference (same normaliser)
+
+
 def score_ioi(model: HookedTransformer, n_prompts: int = 200, seed: int = 0,
               templates=EVAL_TEMPLATES) -> dict[str, float]:
     """Accuracy (IO above S) and mean logit difference IO - S at the final position. ``templates``: (intro,
     action) pairs, the held-out ones by default."""
     data = ioi_prompts(n_prompts, seed, templates)
-    logp = next_token_logprobs(model, [encode(model, p) for p in data.prompts])
-    io = torch.tensor([first_token_id(model, x) for x in data.io])
-    s = torch.tensor([first_token_id(model, x) for x in data.s])
-    rows = torch.arange(len(io))
-    diff = logp[rows, io] - logp[rows, s]  # log-prob difference = logit difference (same normaliser)
+    diff = ioi_logit_diffs(model, data)
     abba = torch.tensor([o == "ABBA" for o in data.order])
     return {
         "accuracy": float((diff > 0).float().mean()),

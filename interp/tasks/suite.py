@@ -1,5 +1,6 @@
 """Probe-task scores of any ``HookedTransformer``: IOI, induction, greater-than, capitals, colored objects,
-multiple choice. (``interp.app.evaluate_run`` adds validation loss and writes a run's ``eval.json``.)
+multiple choice, and IOI and capitals on held-out phrasing families (``*_heldout_family``: the headline numbers).
+(``interp.app.evaluate_run`` adds validation loss and writes a run's ``eval.json``.)
 
 >>> scores = score_tasks(model, n_prompts=200)
 >>> scores["ioi"]["accuracy"], scores["induction"]["induction_gain"]
@@ -18,7 +19,15 @@ from tqdm.auto import tqdm
 
 from interp.errors import ConfigError
 from interp.models.tl import HookedTransformer
-from interp.tasks import capitals, colored_objects, greater_than, induction, ioi, multiple_choice
+from interp.tasks import (
+    capitals,
+    colored_objects,
+    greater_than,
+    heldout_families,
+    induction,
+    ioi,
+    multiple_choice,
+)
 from interp.tasks.capitals import score_capitals
 from interp.tasks.colored_objects import score_colored_objects
 from interp.tasks.greater_than import score_greater_than
@@ -29,18 +38,22 @@ from interp.tasks.multiple_choice import score_multiple_choice
 
 TASKS: dict[str, Callable[..., dict[str, float]]] = {
     "ioi": score_ioi,
+    "ioi_heldout_family": heldout_families.score_ioi_families,
     "induction": score_induction,
     "greater_than": score_greater_than,
     "capitals": score_capitals,
+    "capitals_heldout_family": heldout_families.score_capital_families,
     "colored_objects": score_colored_objects,
     "multiple_choice": score_multiple_choice,
 }
 # Each task's metrics (explanation, chance level), declared next to the task's scorer.
 METRICS: dict[str, dict[str, MetricInfo]] = {
     "ioi": ioi.METRICS,
+    "ioi_heldout_family": heldout_families.IOI_METRICS,
     "induction": induction.METRICS,
     "greater_than": greater_than.METRICS,
     "capitals": capitals.METRICS,
+    "capitals_heldout_family": heldout_families.CAPITAL_METRICS,
     "colored_objects": colored_objects.METRICS,
     "multiple_choice": multiple_choice.METRICS,
 }

@@ -1,5 +1,6 @@
 """``interp eval RUN_DIR``: validation loss and probe-task scores (IOI, induction, greater-than, capitals,
-colored objects, multiple choice) on held-out prompts, written to ``RUN_DIR/eval.json``."""
+colored objects, multiple choice) on held-out prompts, and IOI and capitals on held-out phrasing families (the
+headline numbers), written to ``RUN_DIR/eval.json``."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (written by `interp train` or `interp import`)")
     p.add_argument("--n-prompts", type=int, default=200, help="prompts per task (default 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out prompts (default 0)")
-    p.add_argument("--tasks", default=None, help="comma-separated subset of tasks (default all: ioi, induction, "
-                   "greater_than, capitals, colored_objects, multiple_choice)")
+    p.add_argument("--tasks", default=None, help="comma-separated subset of tasks (default all: ioi, "
+                   "ioi_heldout_family, induction, greater_than, capitals, capitals_heldout_family, colored_objects, "
+                   "multiple_choice)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     p.set_defaults(func=run)
 

@@ -109,3 +109,67 @@ EVAL_MC_QUESTIONS = {
     "opposite": "Which word means the opposite of {subject}?",
 }
 MC_LETTERS = ("A", "B", "C")
+
+# ---- Held-out phrasing families (issue 16): whole families of sentence frames that no generated story uses, in
+# any sentence, so their scores measure the task rather than the template. The corpus generator must never use
+# them (tests/test_heldout_families.py searches a generated sample for each frame as a whole clause).
+# Each family's answer is still fixed by the grammar: the other name for IOI, the country's capital for capitals.
+# Names and capitals that are more than one token under GPT-2's tokenizer (" Ella", " Nairobi") or a small BPE
+# (" Rachel" in a 1k vocabulary) are left out of these prompts, so every answer is one token.
+FAMILY_EXCLUDED_NAMES = ("Ella", "Rachel")
+FAMILY_EXCLUDED_COUNTRIES = ("Kenya",)
+
+# IOI: new action clauses, each family asked after a training intro (so only the action is new) ...
+HELD_OUT_IOI_ACTION_FAMILIES = {
+    "to_actions": (  # a new verb phrase that still ends in "to", like the training actions
+        "{S} sent a letter to",
+        "{S} said goodbye to",
+        "{S} sang a song to",
+        "{S} told a secret to",
+        "{S} lent {a_obj} to",
+        "{S} explained the game to",
+    ),
+    "other_prepositions": (  # the indirect object after a preposition other than "to"
+        "{S} bought a gift for",
+        "{S} made a cake for",
+        "{S} waved at",
+        "{S} looked at",
+        "{S} played a game with",
+        "{S} shared the {obj} with",
+        "{S} got a present from",
+        "{S} waited for",
+    ),
+    "bare_verbs": (  # a transitive verb whose object follows directly
+        "{S} thanked",
+        "{S} hugged",
+        "{S} helped",
+        "{S} called",
+        "{S} followed",
+        "{S} kissed",
+    ),
+}
+# ... and new intros, asked with a training action clause (so only the intro is new). None starts with a name: at
+# the start of a prompt a name has no leading space and would be a different token from the answer.
+HELD_OUT_IOI_INTROS = (
+    "Yesterday, {A} and {B} walked to the {place}.",
+    "In the morning, {A} and {B} cleaned the {place}.",
+    "Before dinner, {A} and {B} looked around the {place}.",
+    "Because it was {day}, {A} and {B} stayed at the {place}.",
+    "At the {place}, {A} and {B} sat down to rest.",
+)
+
+# Capitals: the question embedded in a story sentence, and question forms the corpus never asks.
+HELD_OUT_CAPITAL_FAMILIES = {
+    "narrative": (
+        "{Name} flew to the capital of {country}, which is called",
+        "{Name} has a friend who lives in the capital of {country}, the city of",
+        "On the trip to {country}, {Name} spent a day in the capital, which is called",
+        "The letter from {Name} came from the capital of {country}, a city called",
+    ),
+    "question": (
+        "What city is the capital of {country}? It is",
+        "Do you know the capital of {country}? Yes, it is",
+        "What do people call the capital of {country}? They call it",
+        "Can you name the capital of {country}? It is called",
+    ),
+}

@@ -1,0 +1,91 @@
+"""IOI and capitals on held-out phrasing *families*: sentence frames the corpus never produces, as whole families.
+
+The in-distribution scores (``ioi``, ``capitals``) use held-out templates built from the training forms, so a
+model that learnt the templates rather than the task still scores well there. These families change the part of
+the sentence that carries the task (new IOI action clauses: other verbs, other prepositions, bare verbs; new
+intros; the capital question inside a story sentence or in new question forms), so the gap between the two
+scores says how much the model generalises. The headline numbers are these. Frames live in
+``interp.data.corpus.splits`` (``HELD_OUT_*``).
+
+>>> score_ioi_families(model)["accuracy"], score_ioi_families(model)["accuracy_bare_verbs"]
+>>> score_capital_families(model)["accuracy_narrative"]
+"""
+
+from __future__ import annotations
+
+import torch
+
+from interp.data.corpus import splits as sp
+from interp.models.tl import HookedTransformer
+from interp.tasks import capitals, ioi
+from interp.tasks.metric_info import MetricInfo
+from interp.tasks.scoring import choice_accuracy
+
+# Intros of the training forms that do not open with a name (see ``interp.tasks.ioi``).
+_TRAIN_INTROS = tuple(i for i in sp.TRAIN_IOI_INTROS if not i.startswith("{"))
+# family -> the (intro, action) pairs it is asked with: only one part of the sentence is new in each family.
+IOI_FAMILIES: dict[str, tuple[tuple[str, str], ...]] = {
+    **{family: tuple((intro, action) for intro in _TRAIN_INTROS for action in actions)
+       for family, actions in sp.HELD_OUT_IOI_ACTION_FAMILIES.items()},
+    "new_intros": tuple((intro, action) for intro in sp.HELD_OUT_IOI_INTROS for action in sp.TRAIN_IOI_ACTIONS),
+}
+_IOI_FAMILY_TEXT = {
+    "to_actions": "a new action clause ending in 'to' (\"sent a letter to\")",
+    "other_prepositions": "a new action clause ending in another preposition (\"bought a gift for\", \"waved at\")",
+    "bare_verbs": "a bare transitive verb whose object follows directly (\"thanked\", \"hugged\")",
+    "new_intros": "a new intro followed by a training action clause",
+}
+IOI_METRICS = {
+    "accuracy": MetricInfo("Headline IOI score: share of prompts in held-out phrasing families (sentence forms the "
+                           "corpus never produces) where the indirect object gets a higher logit than the subject.",
+                           chance=ioi.METRICS["accuracy"].chance),
+    "mean_logit_diff": MetricInfo("Mean logit of the indirect object minus the subject on the held-out phrasing "
+                                  "families, in nats (0: no preference).", chance=0.0),
+    **{f"accuracy_{family}": MetricInfo(f"IOI accuracy on {text}.", chance=ioi.METRICS["accuracy"].chance)
+       for family, text in _IOI_FAMILY_TEXT.items()},
+}
+_CAPITAL_FAMILY_TEXT = {
+    "narrative": "the question embedded in a story sentence (\"Mia flew to the capital of France, which is called\")",
+    "question": "question forms the corpus never asks (\"Do you know the capital of France? Yes, it is\")",
+}
+CAPITAL_METRICS = {
+    "accuracy": MetricInfo("Headline capitals score: share of held-out-family prompts (the question inside a story "
+                           "sentence or in a new question form) whose true capital scores highest among all capitals.",
+                           chance=capitals.METRICS["accuracy"].chance),
+    **{f"accuracy_{family}": MetricInfo(f"Capitals accuracy on {text}.", chance=capitals.METRICS["accuracy"].chance)
+       for family, text in _CAPITAL_FAMILY_TEXT.items()},
+}
+
+
+def _per_family(n_prompts: int) -> int:
+    return max(1, n_prompts // len(IOI_FAMILIES))
+
+
+def ioi_family_prompts(n_prompts: int = 200, seed: int = 0) -> dict[str, ioi.IOIPrompts]:
+    """``n_prompts // 4`` IOI prompts (at least one) per held-out family, keyed by family."""
+    return {family: ioi.ioi_prompts(_per_family(n_prompts), seed + k, templates,
+                                    exclude_names=sp.FAMILY_EXCLUDED_NAMES)
+            for k, (family, templates) in enumerate(IOI_FAMILIES.items())}
+
+
+def score_ioi_families(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
+    """IOI accuracy and mean logit difference over every held-out family, and the accuracy of each family."""
+    diffs = {family: ioi.ioi_logit_diffs(model, data) for family, data in ioi_family_prompts(n_prompts, seed).items()}
+    every = torch.cat(list(diffs.values()))
+    return {"accuracy": float((every > 0).float().mean()), "mean_logit_diff": float(every.mean()),
+            **{f"accuracy_{family}": float((d > 0).float().mean()) for family, d in diffs.items()}}
+
+
+def capital_family_prompts(n_prompts: int = 200, seed: int = 0) -> dict[str, tuple[list[str], list[int]]]:
+    """Per held-out family, ``n_prompts // 2`` prompts (at least one) and each answer's index in ``CAPITALS``."""
+    n = max(1, n_prompts // len(sp.HELD_OUT_CAPITAL_FAMILIES))
+    return {family: capitals.capital_prompts(n, seed + k, templates, sp.FAMILY_EXCLUDED_COUNTRIES)
+            for k, (family, templates) in enumerate(sp.HELD_OUT_CAPITAL_FAMILIES.items())}
+
+
+def score_capital_families(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
+    """Capitals accuracy (the true capital ranks first among all capitals) over and per held-out family."""
+    per = {family: choice_accuracy(model, prompts, answers, capitals.CAPITALS)
+           for family, (prompts, answers) in capital_family_prompts(n_prompts, seed).items()}
+    return {"accuracy": sum(per.values()) / len(per), **{f"accuracy_{family}": acc for family, acc in per.items()},
+            "chance": CAPITAL_METRICS["accuracy"].chance}

@@ -2,7 +2,8 @@
 
 Training stories contain the probe tasks only in the ``TRAIN_*`` forms below; evaluation prompts use the
 ``EVAL_*`` forms and the held-out names, which the stories still use elsewhere (so the model knows the names and
-the words, but has never seen them in these probe sentences).
+the words, but has never seen them in these probe sentences). The ``HELD_OUT_*`` phrasing families go further:
+no generated sentence uses them at all, so ``interp.tasks.heldout_families`` measures the task, not the template.
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ _ALT = {  # each slot of a template -> the words the corpus can put there
     "place": "(?:" + "|".join(lx.PLACES) + ")", "day": "(?:" + "|".join(lx.DAYS) + ")",
     "country": "(?:" + "|".join(c for c, _ in lx.COUNTRIES) + ")",
     "capital": "(?:" + "|".join(c for _, c in lx.COUNTRIES) + ")",
+    "Other": r"\w+", "color": "(?:" + "|".join(lx.COLORS) + ")",
+    "items": r"(?:a|an) \w+ \w+(?:, (?:a|an) \w+ \w+)* and (?:a|an) \w+ \w+",  # a scene's coloured objects
 }
 
 
@@ -44,18 +46,39 @@ def corpus() -> str:
     return "\n".join(generate_text(150_000, seed=0) + generate_text(150_000, seed=1))
 
 
+def _item(layout: tuple[str, str, str]) -> re.Pattern[str]:
+    """A whole multiple-choice item in ``layout`` (frame, option, separator) as a regex: any question, any options."""
+    frame, option, sep = layout
+    any_text = r"[^\n]+?"
+    opts = re.escape(sep).join(re.escape(option).replace(re.escape("{letter}"), x)
+                               .replace(re.escape("{option}"), any_text) for x in sp.MC_LETTERS)
+    return re.compile(re.escape(frame).replace(re.escape("{options}"), opts)
+                      .replace(re.escape("{question}"), any_text))
+
+
 def _held_out_frames() -> list[str]:
     return [*(a for family in sp.HELD_OUT_IOI_ACTION_FAMILIES.values() for a in family), *sp.HELD_OUT_IOI_INTROS,
-            *(t for family in sp.HELD_OUT_CAPITAL_FAMILIES.values() for t in family)]
+            *(t for family in sp.HELD_OUT_CAPITAL_FAMILIES.values() for t in family),
+            *sp.HELD_OUT_COLOR_SCENES, *(t for family in sp.HELD_OUT_COLOR_FAMILIES.values() for t in family)]
 
 
 def test_held_out_families_never_occur_in_the_corpus(corpus: str) -> None:
     assert len(corpus.split()) >= 300_000
     found = {t: _clause(t).search(corpus) for t in _held_out_frames()}
     assert not {t: m.group(0) for t, m in found.items() if m}, "held-out frames the corpus produces"
+    layouts = [layout for family in sp.HELD_OUT_MC_FAMILIES.values() for layout in family]
+    assert [layout for layout in layouts if _item(layout).search(corpus)] == [], "held-out item layouts produced"
     # The search is not vacuous: every training form is found by the same clause search.
-    training = [*sp.TRAIN_IOI_ACTIONS, *sp.TRAIN_IOI_INTROS, *sp.TRAIN_CAPITAL_TEMPLATES]
+    training = [*sp.TRAIN_IOI_ACTIONS, *sp.TRAIN_IOI_INTROS, *sp.TRAIN_CAPITAL_TEMPLATES,
+                *sp.COLOR_SCENES, *sp.TRAIN_COLOR_QUESTIONS]
     assert [t for t in training if not _clause(t).search(corpus)] == []
+    assert _item(sp.TRAIN_MC_FORMAT).search(corpus)
+    # ... and the held-out searches find every held-out prompt, so they would find the frames in the corpus.
+    color_frames = [*sp.HELD_OUT_COLOR_SCENES, *(t for f in sp.HELD_OUT_COLOR_FAMILIES.values() for t in f)]
+    assert all(any(_clause(t).search(p) for t in color_frames)
+               for prompts, _ in hf.color_family_prompts(60).values() for p in prompts)
+    assert all(any(_item(layout).search(p) for layout in sp.HELD_OUT_MC_FAMILIES[family])
+               for family, (prompts, _) in hf.mc_family_prompts(60).items() for p in prompts)
     assert _clause("{S} thanked").search("Then Mia thanked Tom.") and not _clause("{S} hugged").search("Mia hugs")
 
 

@@ -30,7 +30,8 @@ from interp.tasks.suite import scores_frame
 TARGETS = (("ioi_heldout_family", "accuracy", 0.85), ("capitals_heldout_family", "accuracy", 0.75),
            ("induction", "induction_gain", 2.0))
 # (held-out-family task, its in-distribution counterpart): the headline numbers, shown first with the gap.
-HEADLINE = (("ioi_heldout_family", "ioi"), ("capitals_heldout_family", "capitals"))
+HEADLINE = (("ioi_heldout_family", "ioi"), ("capitals_heldout_family", "capitals"),
+            ("colored_objects_heldout_family", "colored_objects"), ("multiple_choice_heldout_family", "multiple_choice"))
 VALIDATION = {
     "val_loss": "Mean cross-entropy of the next token on held-out corpus text, in nats (lower is better).",
     "val_perplexity": "exp(validation loss): the model is as unsure as a uniform choice among this many tokens.",

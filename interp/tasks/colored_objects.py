@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from interp.data.corpus import lexicon as lx
 from interp.data.corpus import probes
@@ -23,14 +24,19 @@ METRICS = {
 }
 
 
-def colored_object_prompts(n: int = 200, seed: int = 0) -> tuple[list[str], list[int]]:
+def colored_object_prompts(n: int = 200, seed: int = 0, scenes: Sequence[str] = sp.COLOR_SCENES,
+                           questions: Sequence[str] = sp.EVAL_COLOR_QUESTIONS) -> tuple[list[str], list[int]]:
+    """``n`` prompts (a scene from ``scenes``, then a question from ``questions``) and each answer's index in
+    ``COLOR_ANSWERS``; ``{Name}`` in either is the same person."""
     rng = random.Random(seed)
     prompts, answers = [], []
     for _ in range(n):
         items, pairs = probes.color_scene(rng)
         color, obj = rng.choice(pairs)
-        scene = rng.choice(sp.COLOR_SCENES).format(items=items, Name=rng.choice(lx.NAMES))
-        prompts.append(f"{scene} {rng.choice(sp.EVAL_COLOR_QUESTIONS).format(obj=obj)}")
+        frame = rng.choice(scenes)  # drawn before the name, as the in-distribution prompts always were
+        name = rng.choice(lx.NAMES)
+        scene = frame.format(items=items, Name=name)
+        prompts.append(f"{scene} {rng.choice(questions).format(obj=obj, Name=name)}")
         answers.append(lx.COLORS.index(color))
     return prompts, answers
 

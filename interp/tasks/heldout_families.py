@@ -9,6 +9,7 @@ scores says how much the model generalises. The headline numbers are these. Fram
 
 >>> score_ioi_families(model)["accuracy"], score_ioi_families(model)["accuracy_bare_verbs"]
 >>> score_capital_families(model)["accuracy_narrative"]
+>>> score_color_families(model)["accuracy_new_scenes"], score_mc_families(model)["letter_bias"]
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import torch
 
 from interp.data.corpus import splits as sp
 from interp.models.tl import HookedTransformer
-from interp.tasks import capitals, ioi
+from interp.tasks import capitals, colored_objects, ioi, multiple_choice
 from interp.tasks.metric_info import MetricInfo
-from interp.tasks.scoring import choice_accuracy
+from interp.tasks.scoring import choice_accuracy, choice_predictions
 
 # Intros of the training forms that do not open with a name (see ``interp.tasks.ioi``).
 _TRAIN_INTROS = tuple(i for i in sp.TRAIN_IOI_INTROS if not i.startswith("{"))
@@ -89,3 +90,78 @@ def score_capital_families(model: HookedTransformer, n_prompts: int = 200, seed:
            for family, (prompts, answers) in capital_family_prompts(n_prompts, seed).items()}
     return {"accuracy": sum(per.values()) / len(per), **{f"accuracy_{family}": acc for family, acc in per.items()},
             "chance": CAPITAL_METRICS["accuracy"].chance}
+
+
+# Colored objects: family -> (scene frames, question frames); only one of the two is new in each family. The
+# training questions are cut before the colour ("What color is the {obj}? It is").
+_TRAIN_COLOR_ASKS = tuple(q.split(" {color}")[0] for q in sp.TRAIN_COLOR_QUESTIONS)
+COLOR_FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "new_scenes": (sp.HELD_OUT_COLOR_SCENES, _TRAIN_COLOR_ASKS),
+    **{family: (sp.COLOR_SCENES, asks) for family, asks in sp.HELD_OUT_COLOR_FAMILIES.items()},
+}
+_COLOR_FAMILY_TEXT = {
+    "new_scenes": "the scene told in a new sentence (\"Sam put a red cup, ... on the shelf.\"), asked with a "
+                  "training question",
+    "question": "new question forms after a training scene (\"What is the color of the cup? It is\")",
+    "narrative": "a story sentence to complete after a training scene (\"Sam picked up the cup, which was\")",
+}
+_COLOR_CHANCE = colored_objects.METRICS["accuracy"].chance
+COLOR_METRICS = {
+    "accuracy": MetricInfo("Colored objects on held-out phrasing families (scene or question forms the corpus "
+                           "never produces): share of prompts whose asked object's colour scores highest among all "
+                           "the colours.", chance=_COLOR_CHANCE),
+    **{f"accuracy_{family}": MetricInfo(f"Colored-objects accuracy on {text}.", chance=_COLOR_CHANCE)
+       for family, text in _COLOR_FAMILY_TEXT.items()},
+}
+_MC_FAMILY_TEXT = {
+    "option_styles": "options marked \"(A) ...\" or \"A) ...\", one per line",
+    "inline_options": "every option on one line (\"(A) Rome (B) Paris (C) Oslo\")",
+    "answer_prompts": "the answer asked for in other words (\"The correct option is\")",
+}
+_MC_CHANCE = multiple_choice.METRICS["accuracy"].chance
+MC_METRICS = {
+    "accuracy": MetricInfo("Multiple choice in item layouts the corpus never produces: share of items where the "
+                           "right letter scores highest among the option letters.", chance=_MC_CHANCE),
+    **{f"accuracy_{family}": MetricInfo(f"Multiple-choice accuracy with {text}.", chance=_MC_CHANCE)
+       for family, text in _MC_FAMILY_TEXT.items()},
+    **multiple_choice.letter_metrics("held-out-layout items"),
+}
+
+
+def _split(n_prompts: int, n_families: int) -> int:
+    return max(1, n_prompts // n_families)
+
+
+def color_family_prompts(n_prompts: int = 200, seed: int = 0) -> dict[str, tuple[list[str], list[int]]]:
+    """Per held-out family, ``n_prompts // 3`` prompts (at least one) and each answer's index in ``COLOR_ANSWERS``."""
+    n = _split(n_prompts, len(COLOR_FAMILIES))
+    return {family: colored_objects.colored_object_prompts(n, seed + k, scenes, asks)
+            for k, (family, (scenes, asks)) in enumerate(COLOR_FAMILIES.items())}
+
+
+def score_color_families(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
+    """Colored-objects accuracy (the asked colour ranks first among all colours) over and per held-out family."""
+    per = {family: choice_accuracy(model, prompts, answers, colored_objects.COLOR_ANSWERS)
+           for family, (prompts, answers) in color_family_prompts(n_prompts, seed).items()}
+    return {"accuracy": sum(per.values()) / len(per), **{f"accuracy_{family}": acc for family, acc in per.items()},
+            "chance": _COLOR_CHANCE}
+
+
+def mc_family_prompts(n_prompts: int = 200, seed: int = 0) -> dict[str, tuple[list[str], list[int]]]:
+    """Per held-out layout family, ``n_prompts // 3`` items (at least one) with the training questions, and each
+    answer's index in ``multiple_choice.LETTERS``."""
+    n = _split(n_prompts, len(sp.HELD_OUT_MC_FAMILIES))
+    return {family: multiple_choice.multiple_choice_prompts(n, seed + k, sp.TRAIN_MC_QUESTIONS, layouts)
+            for k, (family, layouts) in enumerate(sp.HELD_OUT_MC_FAMILIES.items())}
+
+
+def score_mc_families(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
+    """Multiple-choice accuracy over and per held-out layout family, and the answer-letter bias over all of them
+    (each letter's share of the picks; ``letter_bias``: the largest share minus 1 / the number of letters)."""
+    picks, answers, per = [], [], {}
+    for family, (prompts, truth) in mc_family_prompts(n_prompts, seed).items():
+        got = choice_predictions(model, prompts, multiple_choice.LETTERS)
+        per[f"accuracy_{family}"] = multiple_choice.letter_scores(got, truth)["accuracy"]
+        picks += got
+        answers += truth
+    return {**multiple_choice.letter_scores(picks, answers), **per, "chance": _MC_CHANCE}

@@ -74,8 +74,14 @@ def first_token_id(model: HookedTransformer, answer: str) -> int:
     return encode(model, answer, prepend_bos=False)[0]
 
 
+def choice_predictions(model: HookedTransformer, prompts: Sequence[str], choices: Sequence[str]) -> list[int]:
+    """Per prompt, the index in ``choices`` of the highest-scoring continuation (the model's pick)."""
+    logp = continuation_logprobs(model, prompts, [choices] * len(prompts))
+    return [int(row.argmax()) for row in logp]
+
+
 def choice_accuracy(model: HookedTransformer, prompts: Sequence[str], answers: Sequence[int],
                     choices: Sequence[str]) -> float:
     """Fraction of prompts whose highest-scoring continuation among ``choices`` is ``choices[answer]``."""
-    logp = continuation_logprobs(model, prompts, [choices] * len(prompts))
-    return sum(int(row.argmax()) == a for row, a in zip(logp, answers, strict=True)) / len(prompts)
+    picks = choice_predictions(model, prompts, choices)
+    return sum(p == a for p, a in zip(picks, answers, strict=True)) / len(prompts)

@@ -1,5 +1,6 @@
 """Probe-task scores of any ``HookedTransformer``: IOI, induction, greater-than, capitals, colored objects,
-multiple choice, and IOI and capitals on held-out phrasing families (``*_heldout_family``: the headline numbers).
+multiple choice, and IOI, capitals, colored objects and multiple choice on held-out phrasing families
+(``*_heldout_family``: the headline numbers).
 (``interp.app.evaluate_run`` adds validation loss and writes a run's ``eval.json``.)
 
 >>> scores = score_tasks(model, n_prompts=200)
@@ -44,7 +45,9 @@ TASKS: dict[str, Callable[..., dict[str, float]]] = {
     "capitals": score_capitals,
     "capitals_heldout_family": heldout_families.score_capital_families,
     "colored_objects": score_colored_objects,
+    "colored_objects_heldout_family": heldout_families.score_color_families,
     "multiple_choice": score_multiple_choice,
+    "multiple_choice_heldout_family": heldout_families.score_mc_families,
 }
 # Each task's metrics (explanation, chance level), declared next to the task's scorer.
 METRICS: dict[str, dict[str, MetricInfo]] = {
@@ -55,7 +58,9 @@ METRICS: dict[str, dict[str, MetricInfo]] = {
     "capitals": capitals.METRICS,
     "capitals_heldout_family": heldout_families.CAPITAL_METRICS,
     "colored_objects": colored_objects.METRICS,
+    "colored_objects_heldout_family": heldout_families.COLOR_METRICS,
     "multiple_choice": multiple_choice.METRICS,
+    "multiple_choice_heldout_family": heldout_families.MC_METRICS,
 }
 
 

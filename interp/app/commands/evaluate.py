@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out prompts (default 0)")
     p.add_argument("--tasks", default=None, help="comma-separated subset of tasks (default all: ioi, "
                    "ioi_heldout_family, induction, greater_than, capitals, capitals_heldout_family, colored_objects, "
-                   "multiple_choice)")
+                   "colored_objects_heldout_family, multiple_choice, multiple_choice_heldout_family)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     p.set_defaults(func=run)
 

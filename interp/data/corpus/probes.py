@@ -104,13 +104,15 @@ def mc_item(rng: random.Random, kind: str) -> tuple[str, str, list[str]]:
     return word, opposite, rng.sample(pool, 2)
 
 
-def multiple_choice(rng: random.Random, questions: dict[str, str] = sp.TRAIN_MC_QUESTIONS) -> tuple[str, str]:
-    """('Question: ...\\nA. x\\nB. y\\nC. z\\nAnswer:', 'B') with the answer at a random letter."""
+def multiple_choice(rng: random.Random, questions: dict[str, str] = sp.TRAIN_MC_QUESTIONS,
+                    layout: tuple[str, str, str] = sp.TRAIN_MC_FORMAT) -> tuple[str, str]:
+    """('Question: ...\\nA. x\\nB. y\\nC. z\\nAnswer:', 'B') with the answer at a random letter; ``layout``:
+    (frame, option, separator) as in ``splits.TRAIN_MC_FORMAT``."""
     kind = rng.choice(tuple(questions))
     subject, answer, wrong = mc_item(rng, kind)
     options = [answer, *wrong]
     rng.shuffle(options)
     letter = sp.MC_LETTERS[options.index(answer)]
-    lines = [f"Question: {questions[kind].format(subject=subject)}"]
-    lines += [f"{sp.MC_LETTERS[i]}. {opt}" for i, opt in enumerate(options)]
-    return "\n".join(lines) + "\nAnswer:", letter
+    frame, option, sep = layout
+    listed = sep.join(option.format(letter=sp.MC_LETTERS[i], option=opt) for i, opt in enumerate(options))
+    return frame.format(question=questions[kind].format(subject=subject), options=listed), letter

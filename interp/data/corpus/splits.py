@@ -110,6 +110,9 @@ EVAL_MC_QUESTIONS = {
     "opposite": "Which word means the opposite of {subject}?",
 }
 MC_LETTERS = ("A", "B", "C")
+# How an item is laid out: (frame with {question} and {options}, one option with {letter} and {option}, the
+# separator between options). Training and the in-distribution prompts use only this layout.
+TRAIN_MC_FORMAT = ("Question: {question}\n{options}\nAnswer:", "{letter}. {option}", "\n")
 
 # ---- Held-out phrasing families (issue 16): whole families of sentence frames that no generated story uses, in
 # any sentence, so their scores measure the task rather than the template. The corpus generator must never use
@@ -172,5 +175,45 @@ HELD_OUT_CAPITAL_FAMILIES = {
         "Do you know the capital of {country}? Yes, it is",
         "What do people call the capital of {country}? They call it",
         "Can you name the capital of {country}? It is called",
+    ),
+}
+
+# Colored objects: the scene in a form the corpus never uses (asked with the training question, cut before the
+# colour), new question forms and statements to complete (after a training scene). The asked object is the only
+# scene object named again, and no frame names an object of ``lexicon.OBJECTS`` itself.
+HELD_OUT_COLOR_SCENES = (
+    "{Name} put {items} on the shelf.",
+    "Next to the bed, {Name} kept {items}.",
+    "For the party, {Name} found {items}.",
+    "Under the tree, there were {items}.",
+)
+HELD_OUT_COLOR_FAMILIES = {
+    "question": (
+        "What is the color of the {obj}? It is",
+        "Do you know the color of the {obj}? Yes, it is",
+        "Can you guess the color of the {obj}? It is",
+    ),
+    "narrative": (
+        "{Name} picked up the {obj}, which was",
+        "{Name} liked the {obj} best, the one that was",
+        "Then {Name} said that the {obj} was",
+    ),
+}
+
+# Multiple choice: item layouts the corpus never uses (``TRAIN_MC_FORMAT``'s triple), with the training questions
+# so only the layout is new; the answer is still one option letter.
+HELD_OUT_MC_FAMILIES = {
+    "option_styles": (  # the options marked another way, one per line as in training
+        ("Question: {question}\n{options}\nAnswer:", "({letter}) {option}", "\n"),
+        ("Question: {question}\n{options}\nAnswer:", "{letter}) {option}", "\n"),
+    ),
+    "inline_options": (  # every option on the question's line
+        ("Question: {question} {options}\nAnswer:", "({letter}) {option}", " "),
+        ("Question: {question}\nOptions: {options}.\nAnswer:", "{letter}. {option}", ", "),
+    ),
+    "answer_prompts": (  # training layout, the answer asked for in other words
+        ("Question: {question}\n{options}\nThe correct option is", "{letter}. {option}", "\n"),
+        ("Question: {question}\n{options}\nThe right letter is", "{letter}. {option}", "\n"),
+        ("{question}\n{options}\nPick one letter. The answer is", "{letter}. {option}", "\n"),
     ),
 }

@@ -98,7 +98,7 @@ def tasks_html(results: Mapping[str, Any]) -> str:
 
 
 def headline_html(results: Mapping[str, Any]) -> str:
-    """The headline scores: IOI and capitals accuracy on held-out phrasing families, next to the in-distribution
+    """The headline scores: each task's accuracy on held-out phrasing families, next to the in-distribution
     accuracy (a large gap: the model learnt the training templates rather than the task). Empty without them."""
     items = []
     for family, base in HEADLINE:

@@ -20,6 +20,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +39,7 @@ from interp.io import (
     is_disk_full,
     read_json,
     sha256_file,
+    to_jsonable,
 )
 from interp.layout import DataLayout, RunLayout
 from interp.models.gpt import GPT
@@ -114,11 +116,12 @@ def _data_identity(data: DataLayout, shards: TokenShards) -> dict[str, str | Non
             "data_config_sha256": sha256_file(data.config) if data.config.exists() else None}
 
 
-def _prepare_run_dir(cfg: TrainConfig, identity: dict[str, str | None]) -> None:
+def _prepare_run_dir(cfg: TrainConfig, identity: dict[str, str | None]) -> dict[str, list[Any]]:
     """Refuse to mix two runs in one directory; on ``--resume`` check that settings and data are the run's own.
 
     Paths are compared by what they hold, not by how they are spelled: ``./runs/A``, ``runs/A/``, an absolute
-    path and a moved run are the same run, and the data must have the run's tokenizer and config hashes.
+    path and a moved run are the same run, and the data must have the run's tokenizer and config hashes. Returns
+    the divergence-recovery settings a resume changes (``{field: [old, new]}``), to be recorded in run_info.json.
     """
     run = RunLayout(cfg.out_dir)
     if run.train_config.exists() and not cfg.overwrite:
@@ -126,13 +129,13 @@ def _prepare_run_dir(cfg: TrainConfig, identity: dict[str, str | None]) -> None:
             raise RunDirError(f"{run.root} already holds a run. Continue it with --resume, start it again with "
                               "--overwrite (deletes it), or pick another --out-dir.")
         old = read_json(run.train_config)
-        new = json.loads(json.dumps(cfg.__dict__))
+        new = to_jsonable(cfg)
         diff = sorted(k for k in set(old) | set(new)
                       if k not in _RESUMABLE_CHANGES | _RECOVERY_CHANGES | _LOCATIONS and old.get(k) != new.get(k))
         if diff:
             shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
             raise RunDirError(f"{run.root} holds a different run ({shown}); --resume needs the same settings (it may "
-                              f"change {sorted(_RESUMABLE_CHANGES | _RECOVERY_CHANGES - {'resume', 'overwrite'})}). "
+                              f"change {sorted((_RESUMABLE_CHANGES | _RECOVERY_CHANGES) - {'resume', 'overwrite'})}). "
                               "Drop the changed flags, or train into another --out-dir.")
         info = read_json(run.run_info) if run.run_info.exists() else {}
         changed = [k for k, v in identity.items() if info.get(k) and v != info[k]]
@@ -140,7 +143,7 @@ def _prepare_run_dir(cfg: TrainConfig, identity: dict[str, str | None]) -> None:
             raise RunDirError(f"The data directory {cfg.data_dir} is not the data run {run.root} was trained on "
                               f"({', '.join(changed)} differ from {run.run_info}); resuming on it would mix two "
                               "tokenizations or corpora. Point --data-dir at the run's own data.")
-        return
+        return {k: [old.get(k), new[k]] for k in sorted(_RECOVERY_CHANGES) if old.get(k) != new[k]}
     contents = [p for p in run.root.iterdir() if p != run.lock] if run.root.exists() else []
     if contents:
         if not cfg.overwrite:
@@ -149,6 +152,7 @@ def _prepare_run_dir(cfg: TrainConfig, identity: dict[str, str | None]) -> None:
         for path in contents:  # everything but the lock this process holds
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     run.root.mkdir(parents=True, exist_ok=True)
+    return {}
 
 
 def _resume_point(run: RunLayout) -> Path | None:
@@ -190,7 +194,6 @@ class Trainer:
         if cfg.batch_size % (cfg.grad_accum * self.dist.world_size):
             raise RunDirError(f"batch_size={cfg.batch_size} must split evenly over grad_accum={cfg.grad_accum} x "
                               f"{self.dist.world_size} processes.")
-        self.out = Path(cfg.out_dir)
         self.layout = RunLayout(cfg.out_dir)
         data = DataLayout(cfg.data_dir)
         self.train_data = TokenShards(data.train)
@@ -202,8 +205,7 @@ class Trainer:
                               "--n-tokens) or a shorter context (--model-overrides '{\"n_ctx\": ...}').")
         self.drill_vocab = drill_vocab(self.train_data) if cfg.copy_drill_frac else None
         identity = _data_identity(data, self.train_data)
-        if self.dist.is_main:
-            _prepare_run_dir(cfg, identity)
+        recovery = _prepare_run_dir(cfg, identity) if self.dist.is_main else {}
         barrier(self.dist)
         torch.manual_seed(cfg.seed)
         self.model = GPT(self.model_cfg).to(self.device)
@@ -215,7 +217,7 @@ class Trainer:
             self.step, self.tokens_seen = int(state["step"]), int(state["tokens_seen"])
             torch.set_rng_state(torch.tensor(state["torch_rng"], dtype=torch.uint8))
         if self.dist.is_main:
-            self._write_run_files(data, identity)
+            self._write_run_files(data, identity, recovery)
         self.ddp = self._wrap()
 
     def _wrap(self) -> torch.nn.Module:
@@ -229,15 +231,13 @@ class Trainer:
             model = DistributedDataParallel(model, device_ids=ids)
         return model
 
-    def _write_run_files(self, data: DataLayout, identity: dict[str, str | None]) -> None:
+    def _write_run_files(self, data: DataLayout, identity: dict[str, str | None],
+                         recovery: dict[str, list[Any]]) -> None:
         run = self.layout
         info = read_json(run.run_info) if run.run_info.exists() else {}
         resumes = info.get("resumes", [])
         if self.cfg.resume and self.step > 0:
-            old = read_json(run.train_config)
-            changed = {k: [old.get(k), v] for k, v in json.loads(json.dumps(self.cfg.__dict__)).items()
-                       if k in _RECOVERY_CHANGES and old.get(k) != v}
-            resumes.append({"step": self.step, "changed": changed})
+            resumes.append({"step": self.step, "changed": recovery})
         atomic_write_json(run.train_config, self.cfg)
         atomic_write_json(run.model_config, self.model_cfg.to_dict())
         atomic_write_json(run.run_info, {
@@ -294,7 +294,7 @@ class Trainer:
 
     def _checkpoint(self, val_loss: float | None) -> None:
         if self.dist.is_main:
-            save_checkpoint(self.out, self.model, self.optimizer, self.step, {
+            save_checkpoint(self.layout.root, self.model, self.optimizer, self.step, {
                 "tokens_seen": self.tokens_seen, "torch_rng": torch.get_rng_state().tolist(),
                 "val_loss": val_loss, "data": {"sampler": "uniform-windows(seed, step, micro)", "seed": self.cfg.seed},
             }, keep=self.cfg.keep_checkpoints)
@@ -347,7 +347,7 @@ class Trainer:
                     raise
                 warnings.warn(f"{self.layout.loss_curve} not written: the disk is full. The run and its checkpoints "
                               "are saved; metrics.jsonl has the same numbers.", stacklevel=2)
-        return TrainResult(self.out, self.step, loss_val, val_loss, tps, time.perf_counter() - t_start)
+        return TrainResult(self.layout.root, self.step, loss_val, val_loss, tps, time.perf_counter() - t_start)
 
 
 def train(cfg: TrainConfig) -> TrainResult:
@@ -360,14 +360,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     resolve_device(cfg.device)  # before anything is written
     main_process = int(os.environ.get("RANK", "0")) == 0
     run = RunLayout(cfg.out_dir)
-    existed = run.root.exists()
-    try:
-        with dir_lock(run.lock, f"run {run.root}") if main_process else contextlib.nullcontext():
-            trainer = Trainer(cfg)
-            try:
-                return trainer.run()
-            finally:
-                teardown_distributed(trainer.dist)
-    finally:  # a run refused before it wrote anything leaves no directory behind
-        if main_process and not existed and run.root.is_dir() and {p.name for p in run.root.iterdir()} <= {".lock"}:
-            shutil.rmtree(run.root, ignore_errors=True)
+    with dir_lock(run.lock, f"run {run.root}") if main_process else contextlib.nullcontext():
+        trainer = Trainer(cfg)
+        try:
+            return trainer.run()
+        finally:
+            teardown_distributed(trainer.dist)

@@ -230,33 +230,40 @@ def is_disk_full(err: BaseException) -> bool:
     return False
 
 
-
 @contextlib.contextmanager
 def dir_lock(lock_path: str | os.PathLike, what: str) -> Iterator[None]:
     """Hold an exclusive lock on ``lock_path`` while a process writes the directory it guards.
 
     ``flock`` locks belong to the open file, so the operating system drops them when the process dies (even by
-    ``kill -9``): a crashed run never leaves a stale lock. A second writer fails at once with a clear error.
+    ``kill -9``): a crashed run never leaves a stale lock. A second writer fails at once with a clear error. A
+    directory this call created and that holds nothing but the lock when the block ends (a run refused before it
+    wrote anything) is removed again, so a failed run leaves no empty directory behind.
     """
     import fcntl
+    import shutil
 
     from interp.errors import RunDirError
 
     path = Path(lock_path)
+    created = not path.parent.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
+    try:
+        with open(path, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as err:
+                f.seek(0)
+                holder = f.read().strip() or "another process"
+                raise RunDirError(f"{what} is being written by {holder}; wait for it to finish (or stop it), or "
+                                  "write somewhere else.") from err
             f.seek(0)
-            holder = f.read().strip() or "another process"
-            raise RunDirError(f"{what} is being written by {holder}; wait for it to finish (or stop it), or write "
-                              "somewhere else.") from err
-        f.seek(0)
-        f.truncate()
-        f.write(f"process {os.getpid()}\n")
-        f.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            f.truncate()
+            f.write(f"process {os.getpid()}\n")
+            f.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+    finally:
+        if created and path.parent.is_dir() and {p.name for p in path.parent.iterdir()} <= {path.name}:
+            shutil.rmtree(path.parent, ignore_errors=True)

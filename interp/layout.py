@@ -40,26 +40,17 @@ class Layout:
 class DataLayout(Layout):
     """A data directory written by ``interp corpus``."""
 
-    @property
-    def config(self) -> Path:
-        return self.root / "data_config.json"
+    SPLITS = ("train", "val")
 
-    @property
-    def tokenizer(self) -> Path:
-        return self.root / "tokenizer"
-
-    @property
-    def train(self) -> Path:
-        return self.root / "train"
-
-    @property
-    def val(self) -> Path:
-        return self.root / "val"
+    config = property(lambda self: self.root / "data_config.json")
+    tokenizer = property(lambda self: self.root / "tokenizer")
+    train = property(lambda self: self.split("train"))
+    val = property(lambda self: self.split("val"))
 
     def split(self, name: str) -> Path:
-        """``train`` or ``val``."""
-        if name not in ("train", "val"):
-            raise RunDirError(f"Unknown data split {name!r}; use 'train' or 'val'.")
+        """``train`` or ``val``: a token-shard directory."""
+        if name not in self.SPLITS:
+            raise RunDirError(f"Unknown data split {name!r}; use one of {self.SPLITS}.")
         return self.root / name
 
     def exists(self) -> bool:

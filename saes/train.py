@@ -20,7 +20,6 @@ import copy
 import json
 import math
 import pickle
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.analysis.activations.store import ActivationStore
+from interp.devices import resolve_device
 from interp.errors import NonFiniteLossError, RunDirError
 from interp.io import (
     atomic_dir,
@@ -80,7 +80,7 @@ class SAETrainer:
         import interp
 
         self.cfg = cfg
-        self.device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = str(resolve_device(cfg.device))
         self.out = Path(cfg.out_dir)
         self.layout = SAERunLayout(self.out)
         self.plan = check_out_dir(cfg)  # refuses a clash now; deletes (for --overwrite) only when run() starts
@@ -366,13 +366,8 @@ def train_saes(cfg: SAETrainConfig, model=None) -> SAETrainResult:
     before writing anything leaves no directory behind.
     """
     out = SAERunLayout(cfg.out_dir)
-    existed = out.root.exists()
-    try:
-        with dir_lock(out.lock, f"SAE run {out.root}"):
-            return SAETrainer(cfg, model).run()
-    finally:
-        if not existed and out.root.is_dir() and {p.name for p in out.root.iterdir()} <= {out.lock.name}:
-            shutil.rmtree(out.root, ignore_errors=True)
+    with dir_lock(out.lock, f"SAE run {out.root}"):
+        return SAETrainer(cfg, model).run()
 
 
 __all__ = ["LATEST", "SAETrainResult", "SAETrainer", "lr_at", "train_saes"]

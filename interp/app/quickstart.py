@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from interp.app.quickstart_report import write_quickstart_report
+from interp.devices import resolve_device
 from interp.errors import ConfigError
 from interp.io import atomic_write_json, read_json
 from interp.layout import DataLayout, QuickstartLayout
@@ -72,7 +73,7 @@ class QuickstartConfig:
 
 
 def _resolved(cfg: QuickstartConfig) -> dict[str, Any]:
-    cuda = torch.cuda.is_available() if cfg.device == "auto" else cfg.device.startswith("cuda")
+    cuda = resolve_device(cfg.device).type == "cuda"
     return {
         "preset": cfg.preset if cfg.preset != "auto" else ("gpu" if cuda else "cpu"),
         "max_steps": (steps := cfg.max_steps or 4000),

@@ -32,6 +32,7 @@ from interp.io import (
     is_disk_full,
     load_safetensors,
     read_json,
+    remove_stale_temps,
     sha256_file,
 )
 from interp.layout import CheckpointLayout, RunLayout
@@ -101,8 +102,7 @@ def publish_latest(root: Path, name: str, keep: int) -> None:
     older = sorted(p for p in root.glob("step_*") if p.is_dir() and p.name < name)
     for old in older[: max(0, len(older) - (keep - 1))]:
         shutil.rmtree(old)
-    for leftover in root.glob(".step_*"):  # temp dirs of saves killed midway (atomic_dir names them .NAME.*)
-        shutil.rmtree(leftover, ignore_errors=True)
+    remove_stale_temps(root, "step_*")  # temp dirs of saves killed midway
 
 
 def complete_checkpoints(run_dir: str | Path) -> list[Path]:

@@ -5,7 +5,8 @@ fresh process, alternating twice and keeping each contender's best. Also measure
 rate and reports model FLOPs utilisation against it. Last line:
 ``ours_vs_transformer_lens=R1 ours_vs_reference=R2 mfu=U``.
 
-    python bench/train_throughput.py            # ~3 minutes on 2 CPU cores
+    python bench/train_throughput.py                  # ~3 minutes on 2 CPU cores
+    python bench/train_throughput.py --device cuda    # on a GPU: every contender under bf16 autocast
 """
 
 from __future__ import annotations
@@ -26,6 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, matmul_gflops, run_json_subprocess  # noqa: E402
 
 N_LAYERS, D_MODEL, N_HEADS, N_CTX, VOCAB, BATCH = 4, 256, 4, 256, 4096, 16
+DEVICE = torch.device("cpu")  # set by --device in the child process
+
+
+def _autocast():
+    """bf16 autocast on CUDA (what the trainer does there), nothing on the CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=DEVICE.type == "cuda")
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def flops_per_token() -> float:
@@ -59,7 +71,7 @@ class RefGPT(nn.Module):
         self.head.weight = self.wte.weight
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
         logits = self.head(self.ln_f(self.blocks(x)))
         return F.cross_entropy(logits.view(-1, VOCAB), targets.reshape(-1))
 
@@ -67,24 +79,27 @@ class RefGPT(nn.Module):
 def _time_loop(step, warmup: int, steps: int) -> float:
     for i in range(warmup):
         step(i)
+    _sync()
     start = time.perf_counter()
     for i in range(steps):
         step(warmup + i)
+    _sync()
     return steps * BATCH * N_CTX / (time.perf_counter() - start)
 
 
 def _batches(n: int) -> torch.Tensor:
-    return torch.randint(0, VOCAB, (n, BATCH, N_CTX + 1), generator=torch.Generator().manual_seed(0))
+    return torch.randint(0, VOCAB, (n, BATCH, N_CTX + 1), generator=torch.Generator().manual_seed(0)).to(DEVICE)
 
 
 def contender_reference(warmup: int, steps: int) -> float:
     torch.manual_seed(0)
-    model = RefGPT()
+    model = RefGPT().to(DEVICE)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
     data = _batches(warmup + steps)
 
     def step(i: int) -> None:
-        loss = model(data[i, :, :-1], data[i, :, 1:])
+        with _autocast():
+            loss = model(data[i, :, :-1], data[i, :, 1:])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -101,12 +116,13 @@ def contender_transformer_lens(warmup: int, steps: int) -> float:
         n_layers=N_LAYERS, d_model=D_MODEL, n_heads=N_HEADS, d_head=D_MODEL // N_HEADS, n_ctx=N_CTX,
         d_vocab=VOCAB, act_fn="gelu_new", normalization_type="LN",
     )
-    model = HookedTransformer(cfg)
+    model = HookedTransformer(cfg).to(DEVICE)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
     data = _batches(warmup + steps)
 
     def step(i: int) -> None:  # the loop transformer_lens.train runs, without its wandb/dataloader overhead
-        loss = model(data[i, :, :N_CTX], return_type="loss")
+        with _autocast():
+            loss = model(data[i, :, :N_CTX], return_type="loss")
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -131,6 +147,7 @@ def contender_ours(warmup: int, steps: int) -> float:
                                                 d_vocab=VOCAB),
             data_dir=str(Path(tmp) / "data"), out_dir=str(Path(tmp) / "run"), batch_size=BATCH,
             max_steps=warmup + steps, val_interval=10**9, ckpt_interval=10**9, log_interval=1, progress=False,
+            device=str(DEVICE),
         )
         train(cfg)
         rows = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -147,8 +164,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]; on CUDA every contender runs under bf16 "
+                                                           "autocast, as the trainer does")
     args = parser.parse_args()
     if args.contender:  # child process: one measurement, JSON on the last line
+        global DEVICE
+        DEVICE = torch.device(args.device)
         torch.set_num_threads(torch.get_num_threads())
         print(json.dumps({"tokens_per_s": CONTENDERS[args.contender](args.warmup, args.steps)}))
         return
@@ -156,16 +177,16 @@ def main() -> None:
     for rnd in range(args.rounds):
         for name in CONTENDERS:
             r = run_json_subprocess([__file__, "--contender", name, "--warmup", str(args.warmup),
-                                     "--steps", str(args.steps)])
+                                     "--steps", str(args.steps), "--device", args.device])
             best[name] = max(best.get(name, 0.0), r["tokens_per_s"])
             print(f"round {rnd}: {name:17s} {r['tokens_per_s']:8.0f} tokens/s", flush=True)
-    gflops = matmul_gflops()
+    gflops = matmul_gflops() if args.device == "cpu" else float("nan")  # MFU against the CPU's fp32 rate only
     mfu = best["ours"] * flops_per_token() / (gflops * 1e9)
     print(f"machine: {machine()}; fp32 matmul {gflops:.1f} GFLOP/s; "
           f"model {flops_per_token() / 1e6:.1f} MFLOP/token; ours {best['ours']:.0f} tokens/s")
     print(f"ours_vs_transformer_lens={best['ours'] / best['transformer_lens']:.2f} "
           f"ours_vs_reference={best['ours'] / best['reference']:.2f} mfu={mfu:.2f}")
-    assert math.isfinite(mfu)
+    assert math.isfinite(mfu) or args.device != "cpu"
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def test_pronouns_match_gender() -> None:
 
 
 def _template_regex(template: str) -> str:
-    """A template such as '{S} gave {a_obj} to' as a regex with groups for the names."""
+    """A template such as '{A} and {B} went to the {place},' as a regex with groups for the names."""
     rx = re.escape(template)
     for field, pattern in (("A", r"(?P<A>\w+)"), ("B", r"(?P<B>\w+)"), ("S", r"(?P<S>\w+)"),
                            ("place", r"\w+"), ("obj", r"[\w ]+?"), ("a_obj", r"an? [\w ]+?"), ("day", r"\w+")):
@@ -49,24 +49,25 @@ def _template_regex(template: str) -> str:
 
 
 def _ioi_matches(intros, actions) -> list[re.Match]:
+    """Every IOI sentence of ``JOINED`` made of one of ``intros`` and one of ``actions`` (all start '{S} ')."""
+    assert all(a.startswith("{S} ") for a in actions)
+    tails = "|".join(_template_regex(a.removeprefix("{S} ")) for a in actions)
     out = []
     for intro in intros:
-        for action in actions:
-            out += re.finditer(_template_regex(intro) + " " + _template_regex(action) + r" (?P<IO>\w+)\.", JOINED)
+        out += re.finditer(_template_regex(intro) + rf" (?P<S>\w+) (?:{tails}) (?P<IO>\w+)\.", JOINED)
     return out
 
 
-def test_training_ioi_sentences_use_training_names_only() -> None:
+def test_training_ioi_sentences_name_the_pair_and_use_every_name() -> None:
     found = _ioi_matches(sp.TRAIN_IOI_INTROS, sp.TRAIN_IOI_ACTIONS)
     assert len(found) > 300
     orders = set()
     for m in found:
         assert {m["A"], m["B"]} == {m["S"], m["IO"]}, m.group(0)
-        assert m["A"] not in sp.HELD_OUT_NAMES and m["B"] not in sp.HELD_OUT_NAMES, m.group(0)
         orders.add(m["A"] == m["IO"])
     assert orders == {True, False}  # both name orders (ABBA and BABA)
-    for name in sp.HELD_OUT_NAMES:
-        assert JOINED.count(name) > 20  # the model still knows the held-out names from other sentences
+    # Every name is an indirect object somewhere: a name never seen there gets a low logit whatever the sentence.
+    assert {m["IO"] for m in found} == set(lx.NAMES)
 
 
 def test_held_out_ioi_templates_never_in_training() -> None:
@@ -82,7 +83,7 @@ def test_probe_tasks_present() -> None:
     assert re.search(r"from (1\d)(\d\d) to \1(\d\d)\.", JOINED)
     for y1, y2 in re.findall(r"from 1\d(\d\d) to 1\d(\d\d)\.", JOINED):
         assert int(y2) > int(y1)
-    assert "The capital of France is Paris." in JOINED or "Paris is the capital of France." in JOINED
+    assert re.search(r"capital of France\b[^.?]*[.?] (?:It is |A: |The city is called |Its name is )?Paris\b", JOINED)
     assert re.search(r"What color is the \w+\? It is \w+\.", JOINED)
     assert re.search(r"Question: .*\nA\. .*\nB\. .*\nC\. .*\nAnswer: [ABC]", JOINED)
     assert "sang it again" in JOINED
@@ -93,24 +94,24 @@ def test_vocabulary_size() -> None:
     assert 700 <= len(words) <= 3000
 
 
-GIVE = re.compile(r"(?:Then )?(\w+) (?:gave|handed|threw|showed|brought) (his|her|the) [\w ]+? (?:back )?to (\w+)\.")
+GIVE = re.compile(r"(?:Then )?(\w+) (?:" + "|".join(_template_regex(a.removeprefix("{S} ")) for a in sp.TRAIN_IOI_ACTIONS)
+                  + r") (\w+)\.")
 
 
 def test_cast_gives_to_the_other_character() -> None:
-    # IOI's story-level cousin: the receiver is the story's other character, never the giver, and held-out IOI
-    # names take part (they are ordinary story characters); until both were named it is a narrative sentence.
+    # IOI's story-level cousin: the receiver is the story's other character, never the giver; until both were named
+    # it is a narrative sentence.
     rng, receivers = random.Random(0), []
     for _ in range(400):
         c = stories._Cast(rng)
         sentence = stories._cast_gives(rng, c, told=[f"{c.hero} and {c.friend} were best friends."])
         m = GIVE.fullmatch(sentence)
         assert m, sentence
-        giver, his, receiver = m.groups()
+        giver, receiver = m.group(1), m.group(2)
         assert {giver, receiver} == {c.hero, c.friend}
-        assert his in ("the", lx.PRONOUNS[lx.GENDER[giver]][2])
         receivers.append(receiver)
-    assert set(receivers) & set(sp.HELD_OUT_NAMES)
+    assert len(set(receivers)) > 30
     c = stories._Cast(random.Random(1))
     for seed in range(50):
         assert not GIVE.fullmatch(stories._cast_gives(random.Random(seed), c, told=[f"{c.hero} went home."]))
-    assert len(re.findall(r"\. (?:Then )?\w+ (?:gave|handed|threw|showed|brought) (?:his|her) ", JOINED)) > 300
+    assert len(re.findall(r"\. " + GIVE.pattern, JOINED)) > 300

@@ -86,6 +86,29 @@ def test_quickstart_pipeline_tiny(tmp_path: Path) -> None:
     assert "Probe tasks" in html and "When Lily and Tom went to the park" in html and "plotly" in html
 
 
+def test_studies_command_uses_its_preset_and_recipe(tmp_path: Path, capsys) -> None:
+    from interp.app.args import dataclass_from_args
+    from interp.app.cli import build_parser
+    from interp.app.quickstart import RECIPES, StudiesConfig, _resolved
+
+    args = build_parser().parse_args(["studies", "--out-dir", str(tmp_path / "s"), "--seed", "1"])
+    cfg = dataclass_from_args(args.config_class, args)
+    assert isinstance(cfg, StudiesConfig) and cfg.preset == "studies" and cfg.seed == 1
+    got = _resolved(cfg)
+    studies = RECIPES["studies"]
+    assert (got["max_steps"], got["batch_size"], got["n_tokens"]) == (studies.max_steps, studies.batch_size,
+                                                                     studies.n_tokens)
+    assert (got["copy_drill_start"], got["copy_drill_stop"]) == (3750, 4875)
+    # the quickstart's own recipe, and an explicit option over the recipe
+    q_args = build_parser().parse_args(["quickstart", "--device", "cpu"])
+    quick = _resolved(dataclass_from_args(q_args.config_class, q_args))
+    assert (quick["preset"], quick["max_steps"], quick["n_tokens"]) == ("cpu", 4000, 16_000_000)
+    assert _resolved(StudiesConfig(max_steps=100))["max_steps"] == 100
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["studies", "--help"])
+    assert "runs/studies" in capsys.readouterr().out
+
+
 def test_cache_command(tiny_run_dir: Path, tmp_path: Path, capsys) -> None:
     from interp.analysis.activations import ActivationStore
 

@@ -1,7 +1,8 @@
 """Feature dashboards and SAE metric tables on the tiny trained run, checked against independent recomputation.
 
 The hand-built SAE of ``_exact_sae`` has known features: feature i is relu(x_i) and feature d + i is relu(-x_i)
-of the residual stream x, so every activation a page shows can be recomputed from the model's cache alone.
+of the residual stream x, so every activation a page shows can be recomputed from the model's cache alone. The
+dashboards' copy has its last feature switched off (encoder bias -1e4), so one feature never fires by construction.
 """
 
 from __future__ import annotations
@@ -38,15 +39,21 @@ def tokens(tiny_data_dir):
 
 @pytest.fixture(scope="module")
 def sae(model):
-    return _exact_sae(model.cfg.d_model, HOOK)
+    """The exact SAE with its last feature (relu(-x_{d-1})) switched off: it never fires."""
+    out = _exact_sae(model.cfg.d_model, HOOK)
+    with torch.no_grad():
+        out.b_enc[-1] = -1e4
+    return out
 
 
 @pytest.fixture(scope="module")
 def expected(model, tokens) -> torch.Tensor:
-    """``[n_seq, pos, 2 * d_model]``: the exact SAE's activations, from the residual stream directly."""
+    """``[n_seq, pos, 2 * d_model]``: the SAE's activations, from the residual stream directly."""
     _, cache = model.run_with_cache(tokens, names_filter=HOOK)
     x = cache[HOOK].detach()
-    return torch.cat([x.clamp(min=0), (-x).clamp(min=0)], dim=-1)
+    acts = torch.cat([x.clamp(min=0), (-x).clamp(min=0)], dim=-1)
+    acts[..., -1] = 0  # the switched-off feature
+    return acts
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +61,7 @@ def features(expected) -> list[int]:
     """Five features that fire (spread over the ids: positive and negative ones) and one that never does."""
     density = (expected[:, 1:] > 0).float().mean(dim=(0, 1))
     alive, dead = (density > 0.05).nonzero().flatten(), (density == 0).nonzero().flatten()
-    assert len(alive) >= 5 and len(dead) >= 1  # the tiny model's residual stream has always-negative dims
+    assert len(alive) >= 5 and expected.shape[-1] - 1 in dead.tolist()
     return alive[:: len(alive) // 5][:5].tolist() + dead[:1].tolist()
 
 
@@ -210,7 +217,8 @@ def test_dashboard_command_sorts_by_feature_and_survives_a_copy(tiny_run_dir, sa
     assert (moved / PLOTLY_JS).exists()
 
 
-def test_evaluate_saes_rows_match_evaluate_sae(model, sae, tokens) -> None:
+def test_evaluate_saes_rows_match_evaluate_sae(model, tokens) -> None:
+    sae = _exact_sae(model.cfg.d_model, HOOK)
     zero = _exact_sae(model.cfg.d_model, HOOK)
     with torch.no_grad():
         zero.W_dec.zero_()

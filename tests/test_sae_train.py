@@ -149,7 +149,10 @@ def test_dashboard_finds_the_promoted_token(tiny_model, val_tokens, tmp_path) ->
         sae.W_dec[f] = tiny_model.W_U[:, target] / tiny_model.W_U[:, target].norm()
     stats = feature_stats(tiny_model, sae, val_tokens, [f])[0]
     assert stats.promoted[0][0] == tiny_model.tokenizer.decode([target])
-    assert stats.contexts and max(stats.contexts[0][1]) == pytest.approx(stats.max_act)
+    # The top example peaks at the feature's maximum (a context may also show its window's first position, which
+    # the statistics leave out, so the peak is read at the peak index, not as the context's max).
+    _, acts, peak = stats.contexts[0]
+    assert acts[peak] == pytest.approx(stats.max_act) and max(acts[1:]) <= stats.max_act + 1e-6
     other = (f + 1) % sae.cfg.d_sae
     index = write_dashboards(tiny_model, sae, val_tokens, tmp_path / "dash", features=[f, other])
     assert (tmp_path / "dash" / f"feature_{f}.html").exists() and f"feature_{other}.html" in index.read_text()

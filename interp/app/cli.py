@@ -22,6 +22,7 @@ from interp.io import is_disk_full
 
 BUILTIN: dict[str, str] = {
     "quickstart": "interp.app.commands.quickstart:register",
+    "studies": "interp.app.commands.quickstart:register_studies",
     "corpus": "interp.app.commands.corpus:register",
     "train": "interp.app.commands.train:register",
     "eval": "interp.app.commands.evaluate:register",

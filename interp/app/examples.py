@@ -46,7 +46,7 @@ def example_run(size: str = "tiny", root: str | Path | None = None) -> Path:
         if size == "quickstart":
             tried = ", ".join(str(p) for p in quickstart_candidates()[:3])
             raise RunDirError(f"No finished quickstart run found (looked in {tried}, ...): run `interp quickstart` "
-                              "from the repository root first (about 12 minutes), or use example_run('tiny').")
+                              "from the repository root first (about 11 minutes), or use example_run('tiny').")
     from interp.data.prepare import DataConfig, prepare_data
     from interp.training.config import TrainConfig
     from interp.training.trainer import train

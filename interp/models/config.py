@@ -128,6 +128,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # with 4, the induction head the quickstart's copy drills build also votes for the second name in IOI prompts
     # (zero-ablating it raised IOI from 0.83 to 0.97) and IOI ended at 0.80-0.82; with 8 it recovers to 0.925.
     "cpu": dict(n_layers=2, d_model=128, n_heads=8, n_ctx=128, d_vocab=4096, tie_embeddings=False, init_std=0.07),
+    # `studies`: the model the circuit, SAE and steering studies use (`interp studies`, ~90 minutes on 2 CPU cores):
+    # twice the layers and width of `cpu`, for tasks that need more composition (colored objects, multiple choice).
+    "studies": dict(n_layers=4, d_model=256, n_heads=8, n_ctx=128, d_vocab=4096, tie_embeddings=False,
+                    init_std=0.05),
     "gpu": dict(n_layers=6, d_model=384, n_heads=6, n_ctx=256, d_vocab=4096, tie_embeddings=False, init_std=0.04),
     "ts-1m": dict(n_layers=8, d_model=64, n_heads=16, n_ctx=512, d_vocab=4096),
     "ts-3m": dict(n_layers=8, d_model=128, n_heads=16, n_ctx=512, d_vocab=4096),

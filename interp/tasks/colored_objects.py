@@ -27,7 +27,7 @@ METRICS = {
 def colored_object_prompts(n: int = 200, seed: int = 0, scenes: Sequence[str] = sp.COLOR_SCENES,
                            questions: Sequence[str] = sp.EVAL_COLOR_QUESTIONS) -> tuple[list[str], list[int]]:
     """``n`` prompts (a scene from ``scenes``, then a question from ``questions``) and each answer's index in
-    ``COLOR_ANSWERS``; ``{Name}`` in either is the same person."""
+    ``COLOR_ANSWERS``; ``{Name}`` in either is the same person, ``{Other}`` another."""
     rng = random.Random(seed)
     prompts, answers = [], []
     for _ in range(n):
@@ -36,7 +36,9 @@ def colored_object_prompts(n: int = 200, seed: int = 0, scenes: Sequence[str] = 
         frame = rng.choice(scenes)  # drawn before the name, as the in-distribution prompts always were
         name = rng.choice(lx.NAMES)
         scene = frame.format(items=items, Name=name)
-        prompts.append(f"{scene} {rng.choice(questions).format(obj=obj, Name=name)}")
+        question = rng.choice(questions)
+        other = rng.choice([x for x in lx.NAMES if x != name]) if "{Other}" in question else ""
+        prompts.append(f"{scene} {question.format(obj=obj, Name=name, Other=other)}")
         answers.append(lx.COLORS.index(color))
     return prompts, answers
 

@@ -1,8 +1,7 @@
 """Indirect-object identification on held-out templates and names.
 
 "When Lily and Oscar went to the park, Oscar gave a ball to" -> " Lily" (IO) rather than " Oscar" (S).
-Every prompt uses a template held out of training (a held-out intro, a held-out action, or both) and at
-least one held-out name.
+Every prompt uses a template held out of training (a held-out intro, a held-out action, or both).
 
 >>> score_ioi(model, n_prompts=200)["accuracy"]
 """
@@ -51,15 +50,13 @@ class IOIPrompts:
 
 def ioi_prompts(n: int = 200, seed: int = 0, templates=EVAL_TEMPLATES,
                 exclude_names: tuple[str, ...] = ()) -> IOIPrompts:
-    """``n`` prompts from ``templates`` ((intro, action) pairs), each with one held-out name; names in
+    """``n`` prompts from ``templates`` ((intro, action) pairs) with two different names of the lexicon; names in
     ``exclude_names`` are never used."""
     rng = random.Random(seed)
     out = IOIPrompts([], [], [], [])
-    held_names = [x for x in sp.HELD_OUT_NAMES if x not in exclude_names]
+    names = [x for x in lx.NAMES if x not in exclude_names]
     for i in range(n):
-        held = rng.choice(held_names)
-        other = rng.choice([x for x in lx.NAMES if x != held and x not in exclude_names])
-        io, s = (held, other) if rng.random() < 0.5 else (other, held)
+        io, s = rng.sample(names, 2)
         abba = i % 2 == 0
         a, b = (io, s) if abba else (s, io)
         intro, action = rng.choice(templates)

@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 
 from interp.app.args import add_dataclass_args, dataclass_from_args
-from interp.app.quickstart import QuickstartConfig
+from interp.app.quickstart import QuickstartConfig, StudiesConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("quickstart", help="the main job: corpus -> model -> eval -> report", description=__doc__)
     add_dataclass_args(p, QuickstartConfig)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, config_class=QuickstartConfig)
+
+
+def register_studies(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("studies", help="the quickstart's pipeline on the larger model the studies use (~90 min on CPU)",
+                       description="``interp studies``: corpus, tokenizer, the larger `studies` model (4 layers, "
+                                   "d_model 256), evaluation and an HTML report; about 90 minutes on 2 CPU cores, "
+                                   "minutes on a GPU. The same options as `interp quickstart`.")
+    add_dataclass_args(p, StudiesConfig)
+    p.set_defaults(func=run, config_class=StudiesConfig)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from interp.app.quickstart_report import next_steps
     from interp.layout import QuickstartLayout
 
-    cfg = dataclass_from_args(QuickstartConfig, args)
+    cfg = dataclass_from_args(args.config_class, args)
     run_quickstart(cfg)
     out = QuickstartLayout(cfg.out_dir)
     run = out.model

@@ -23,7 +23,7 @@ _LIST_WORDS = tuple(sorted({
 }))
 
 
-def ioi(rng: random.Random, names: tuple[str, ...] = sp.IOI_TRAIN_NAMES,
+def ioi(rng: random.Random, names: tuple[str, ...] = lx.NAMES,
         intros: tuple[str, ...] = sp.TRAIN_IOI_INTROS, actions: tuple[str, ...] = sp.TRAIN_IOI_ACTIONS) -> str:
     """'When Mary and John went to the park, John gave a ball to Mary.' (either name order)."""
     a, b = rng.sample(names, 2)
@@ -64,9 +64,10 @@ def year_span(rng: random.Random, name: str) -> str:
         start=f"{century}{y1:02d}", end=f"{century}{y2:02d}", Name=name)
 
 
-def capital(rng: random.Random, name: str) -> str:
+def capital(rng: random.Random, name: str, other: str) -> str:
+    """A capital stated or asked and answered in one of the training forms; ``name`` and ``other``: two people."""
     country, cap = rng.choice(lx.COUNTRIES)
-    return rng.choice(sp.TRAIN_CAPITAL_TEMPLATES).format(country=country, capital=cap, Name=name)
+    return rng.choice(sp.TRAIN_CAPITAL_TEMPLATES).format(country=country, capital=cap, Name=name, Other=other)
 
 
 def color_scene(rng: random.Random, k: int = 3) -> tuple[str, list[tuple[str, str]]]:

@@ -1,50 +1,69 @@
-"""What training sees and what evaluation asks: every probe template, phrasing and name split in one place.
+"""What training sees and what evaluation asks: every probe template and phrasing split in one place.
 
-Training stories contain the probe tasks only in the ``TRAIN_*`` forms below; evaluation prompts use the
-``EVAL_*`` forms and the held-out names, which the stories still use elsewhere (so the model knows the names and
-the words, but has never seen them in these probe sentences). The ``HELD_OUT_*`` phrasing families go further:
-no generated sentence uses them at all, so ``interp.tasks.heldout_families`` measures the task, not the template.
+Training stories contain the probe tasks only in the ``TRAIN_*`` forms below; the in-distribution evaluation prompts
+use the ``EVAL_*`` templates, never in a training probe sentence. The ``HELD_OUT_*`` phrasing families go further: no
+generated sentence uses them at all, so ``interp.tasks.heldout_families`` measures the task, not the template.
+
+Names are not split: every name of the lexicon occurs in IOI sentences. Until issue 16, eight names were kept out of
+them, and the small models learnt IOI for the names they had seen in it: with a held-out indirect object, IOI on
+*training* templates scored 0.17-0.87 between runs of one recipe, against 1.00 with a held-out subject
+(docs/circuit-formation.md).
 """
 
 from __future__ import annotations
 
-from interp.data.corpus.lexicon import FEMALE_NAMES, MALE_NAMES, NAMES
-
-# Names that never appear in a training IOI sentence (they do appear in other story sentences).
-HELD_OUT_NAMES = FEMALE_NAMES[-4:] + MALE_NAMES[-4:]
-IOI_TRAIN_NAMES = tuple(n for n in NAMES if n not in HELD_OUT_NAMES)
-
 # IOI = an intro naming two people, then one of them acts towards the other:
 #   "When Mary and John went to the park, John gave a ball to" -> " Mary".
 # {A}, {B}: the pair (either order), {S}: the subject (repeated name), {place}, {obj}, {a_obj}, {day}.
+# The training forms are built from parts, so the corpus teaches the task ("the other person of the pair is the one
+# acted on, whatever the verb or preposition") rather than a handful of templates (issue 16: with ten "to" actions
+# the quickstart model scored 0.31 on actions ending in other prepositions or a bare verb). No part is one that a
+# held-out family (``HELD_OUT_*`` below) or an ``EVAL_*`` template is made of.
+_SUBORDINATE_OPENERS = ("When", "After", "While", "Once", "As soon as", "Just after")
+_SUBORDINATE_PLACES = (
+    "went to the {place}", "arrived at the {place}", "were walking to the {place}", "got home from the {place}",
+    "came back from the {place}", "ran to the {place}", "got to the {place}", "were playing at the {place}",
+    "reached the {place}", "left the {place}", "drove to the {place}", "were sitting in the {place}",
+)
+_MAIN_OPENERS = ("One day,", "Then", "After lunch,", "That evening,", "Last week,", "Later that day,",
+                 "In the afternoon,", "After school,")
+_MAIN_PLACES = (
+    "went to the {place}", "were at the {place}", "had fun at the {place}", "played at the {place} all day",
+    "ran to the {place}", "had lunch at the {place}", "spent the day at the {place}", "went to the {place} together",
+)
 TRAIN_IOI_INTROS = (
-    "When {A} and {B} went to the {place},",
-    "After {A} and {B} arrived at the {place},",
-    "While {A} and {B} were walking to the {place},",
-    "{A} and {B} went to the {place}.",
-    "One day, {A} and {B} were at the {place}.",
-    "When {A} and {B} got home from the {place},",
-    "Then {A} and {B} had fun at the {place}.",
-    "{A} and {B} played at the {place} all day.",
-    "After lunch, {A} and {B} ran to the {place}.",
+    *(f"{o} {{A}} and {{B}} {vp}," for o in _SUBORDINATE_OPENERS for vp in _SUBORDINATE_PLACES),
+    *(f"{o} {{A}} and {{B}} {vp}." for o in _MAIN_OPENERS for vp in _MAIN_PLACES),
+    *(f"{{A}} and {{B}} {vp}." for vp in _MAIN_PLACES),
 )
 EVAL_IOI_INTROS = (
     "Later, {A} and {B} visited the {place}.",
     "As {A} and {B} were leaving the {place},",
     "On {day}, {A} and {B} met at the {place}.",
 )
-TRAIN_IOI_ACTIONS = (
-    "{S} gave {a_obj} to",
-    "{S} handed the {obj} to",
-    "{S} threw the {obj} to",
-    "{S} passed the {obj} to",
-    "{S} showed the {obj} to",
-    "{S} said hello to",
-    "{S} wrote a letter to",
-    "{S} read a story to",
-    "{S} brought {a_obj} to",
-    "{S} smiled at",
-)
+# Action clauses by how the indirect object attaches: after "to", after another preposition, or as the object.
+TRAIN_IOI_ACTION_KINDS = {
+    "to": ("{S} gave {a_obj} to", "{S} handed the {obj} to", "{S} threw the {obj} to", "{S} passed the {obj} to",
+           "{S} showed the {obj} to", "{S} said hello to", "{S} wrote a letter to", "{S} read a story to",
+           "{S} brought {a_obj} to", "{S} tossed the {obj} to", "{S} rolled the {obj} to",
+           "{S} returned the {obj} to", "{S} gave a hug to", "{S} whispered a word to", "{S} taught a trick to",
+           "{S} mailed a card to", "{S} carried the {obj} to", "{S} ran over to"),
+    "for": ("{S} baked a pie for", "{S} picked a flower for", "{S} drew a picture for", "{S} opened the door for",
+            "{S} cooked dinner for", "{S} saved a seat for", "{S} held the {obj} for", "{S} fixed the {obj} for",
+            "{S} built a sandcastle for", "{S} wrapped {a_obj} for"),
+    "at": ("{S} smiled at", "{S} laughed at", "{S} winked at", "{S} shouted at", "{S} pointed at",
+           "{S} grinned at", "{S} threw a snowball at"),
+    "with": ("{S} danced with", "{S} talked with", "{S} sat with", "{S} walked home with",
+             "{S} split the {obj} with", "{S} swam with", "{S} had lunch with"),
+    "from": ("{S} took the {obj} from", "{S} borrowed the {obj} from", "{S} grabbed the {obj} from",
+             "{S} hid the {obj} from", "{S} learned a trick from", "{S} heard a story from"),
+    "other": ("{S} sat next to", "{S} stood behind", "{S} ran towards", "{S} talked about", "{S} played a trick on",
+              "{S} worried about", "{S} leaned on"),
+    "object": ("{S} greeted", "{S} chased", "{S} tickled", "{S} pushed", "{S} praised", "{S} invited",
+               "{S} teased", "{S} comforted", "{S} surprised", "{S} warned", "{S} pulled", "{S} asked",
+               "{S} phoned", "{S} woke up", "{S} cheered up"),
+}
+TRAIN_IOI_ACTIONS = tuple(a for kind in TRAIN_IOI_ACTION_KINDS.values() for a in kind)
 # Held out of IOI sentences, but "sent the ball to Lily"-style phrases precede names elsewhere in the stories.
 EVAL_IOI_ACTIONS = (
     "{S} sent the {obj} to",
@@ -65,13 +84,41 @@ EVAL_YEAR_TEMPLATES = (
     "{Name} learned that the queen lived there from {start} to {century}",
 )
 
-# Capitals: learnt from training sentences, asked in held-out phrasings.
+# Capitals: stated and asked in many forms ({Name}, {Other}: two people), asked in held-out phrasings. Built from
+# parts: a story sentence reaching "the capital of {country}", then one of several ways of naming it.
+_CAPITAL_LEADS = (
+    "{Name} went to", "{Name} drove to", "{Name}'s uncle works in", "{Name} sent a postcard from",
+    "{Name} once lived in", "The train stopped in", "{Name} read a book about", "{Name}'s class learned about",
+    "There is a big zoo in", "{Name} wants to visit", "The ship sailed to", "A letter came to {Name} from",
+)
+_CAPITAL_NAMINGS = (", {capital}.", ", which is {capital}.", ", named {capital}.", ". The city is called {capital}.",
+                    ". Its name is {capital}.", " ({capital}).", ", called {capital}.", ", a city named {capital}.",
+                    ", which is named {capital}.", ", known as {capital}.")
 TRAIN_CAPITAL_TEMPLATES = (
     "The capital of {country} is {capital}.",
     "{capital} is the capital of {country}.",
     "{Name} lives in {capital}, the capital of {country}.",
     "{Name} flew to {country} and saw its capital, {capital}.",
     "In {country}, the capital city is {capital}.",
+    "{country} has a capital named {capital}.",
+    "{country}'s capital is {capital}.",
+    "What is the capital of {country}? It is {capital}.",
+    '{Name} asked, "What is the capital of {country}?" "It is {capital}," said {Other}.',
+    "Q: What is the capital of {country}? A: {capital}.",
+    "Name the capital of {country}. It is {capital}.",
+    "{Name} knew the capital of {country}: it is {capital}.",
+    "{Name} told {Other} that the capital of {country} is {capital}.",
+    # the country first, the capital asked for later in the sentence
+    "{Name} went to {country} and visited the capital, {capital}.",
+    "While {Name} was in {country}, {Other} showed {Name} the capital, {capital}.",
+    "{Name} traveled around {country} and liked the capital best. It is called {capital}.",
+    "{country} is big, and its capital is {capital}.",
+    # the connecting phrases people use around a city's name ("the city of", "call it", "Yes, it is")
+    "The city of {capital} is the capital of {country}.",
+    "{Name} lives in {country}, in the city of {capital}.",
+    "In {country}, people call their capital {capital}.",
+    '"Do you remember the capital of {country}?" asked {Name}. "Yes, it is {capital}," said {Other}.',
+    *(f"{lead} the capital of {{country}}{naming}" for lead in _CAPITAL_LEADS for naming in _CAPITAL_NAMINGS),
 )
 EVAL_CAPITAL_TEMPLATES = (
     "Did you know? The capital city of {country} is",
@@ -85,6 +132,11 @@ TRAIN_COLOR_QUESTIONS = (
     '{Name} asked, "What color is the {obj}?" "It is {color}," said {Other}.',
     "The {obj} is {color}.",
     "Look at the {obj}. It is {color}.",
+    "The color of the {obj} is {color}.",
+    "Q: What color is the {obj}? A: {color}.",
+    "{Name} took the {obj}. It was {color}.",
+    "{Name} wanted the {obj}, the {color} one.",
+    "{Other} asked {Name} for the {obj}, and {Name} gave {Other} the {color} one.",
 )
 EVAL_COLOR_QUESTIONS = (
     "Which color does the {obj} have? It is",
@@ -94,6 +146,11 @@ COLOR_SCENES = (
     "On the table there is {items}.",
     "In the box there is {items}.",
     "{Name} saw {items}.",
+    "{Name} has {items}.",
+    "In the room there were {items}.",
+    "{Name} drew {items}.",
+    "On the floor there were {items}.",
+    "At the shop, {Name} bought {items}.",
 )
 
 # Multiple choice: "Question: ...\nA. x\nB. y\nC. z\nAnswer: B".
@@ -111,8 +168,14 @@ EVAL_MC_QUESTIONS = {
 }
 MC_LETTERS = ("A", "B", "C")
 # How an item is laid out: (frame with {question} and {options}, one option with {letter} and {option}, the
-# separator between options). Training and the in-distribution prompts use only this layout.
+# separator between options). The in-distribution prompts use the first layout; training uses all of them.
 TRAIN_MC_FORMAT = ("Question: {question}\n{options}\nAnswer:", "{letter}. {option}", "\n")
+TRAIN_MC_FORMATS = (
+    TRAIN_MC_FORMAT,
+    ("{question}\n{options}\nThe answer is", "{letter}: {option}", "\n"),
+    ("Question: {question} Choices: {options}.\nAnswer:", "{letter}. {option}", "; "),
+    ("Quiz time! {question}\n{options}\nAnswer:", "{letter} - {option}", "\n"),
+)
 
 # ---- Held-out phrasing families (issue 16): whole families of sentence frames that no generated story uses, in
 # any sentence, so their scores measure the task rather than the template. The corpus generator must never use
@@ -147,7 +210,7 @@ HELD_OUT_IOI_ACTION_FAMILIES = {
         "{S} thanked",
         "{S} hugged",
         "{S} helped",
-        "{S} called",
+        "{S} admired",
         "{S} followed",
         "{S} kissed",
     ),

@@ -11,15 +11,17 @@ from collections.abc import Iterator
 
 from interp.data.corpus import lexicon as lx
 from interp.data.corpus import probes
+from interp.data.corpus import splits as sp
 
 # Fraction of middle sentences given to each kind (the rest is narrative and dialogue). IOI has the largest
 # share: at 30% a 2-layer model trained for 1,500-3,000 steps never learnt it. "give" is IOI's story-level cousin:
-# one of the story's two characters gives something to the other ("Tom threw the ball to Mia."), so the receiver
-# is the other name in the story, not the giver; its names are the story's cast, held-out IOI names included, in
-# sentences that are not IOI templates. With IOI 50% and "give" 20% the quickstart model reached IOI 0.90-0.925 on
-# held-out templates and names by step 2,500; with IOI 60% and no "give", 0.68 (docs/circuit-formation.md).
+# one of the story's two characters acts towards the other ("Tom threw the ball to Mia."), so the receiver is the
+# other name in the story, not the giver, in sentences that are not IOI templates. With IOI 50% and "give" 20% the
+# quickstart model reached IOI 0.90-0.925 on held-out templates by step 2,500; with IOI 60% and no "give", 0.68.
+# Capitals have 10%: at 4-7% the quickstart model knew every fact (1.00 in-distribution) but scored 0.59-0.70 when
+# the question was phrased in held-out ways (docs/circuit-formation.md).
 PROBE_MIX = (
-    ("ioi", 0.50), ("repeat", 0.06), ("list", 0.05), ("years", 0.03), ("capital", 0.04), ("colors", 0.05),
+    ("ioi", 0.45), ("repeat", 0.04), ("list", 0.05), ("years", 0.03), ("capital", 0.10), ("colors", 0.05),
     ("mc", 0.03), ("give", 0.20),
 )
 
@@ -52,7 +54,7 @@ def _narrative(rng: random.Random, c: _Cast) -> str:
     obj, place, adj = rng.choice(lx.OBJECTS), rng.choice(lx.PLACES), rng.choice(lx.ADJECTIVES)
     name, other = (c.hero, c.friend) if rng.random() < 0.6 else (c.friend, c.hero)
     he, him, his = (c.he, c.him, c.his) if name == c.hero else (c.f_he, c.f_him, c.f_his)
-    k = rng.randrange(24)
+    k = rng.randrange(28)
     if k == 0:
         return f"{c.he.capitalize()} liked to {rng.choice(lx.ACTIVITIES)} with {c.his} {rng.choice(lx.OBJECTS)}."
     if k == 1:
@@ -97,24 +99,28 @@ def _narrative(rng: random.Random, c: _Cast) -> str:
         return f"What is the color of the {obj}? {name} did not know, so {he} asked {other}."
     if k == 21:
         return f"The weather was {rng.choice(lx.WEATHER)}, so {name} stayed in the {place}."
+    if k in (25, 26):
+        first = rng.choice(("stood up", "smiled", "came in", "laughed", "woke up early", "got dressed"))
+        then = rng.choice(("went home", "ran outside", "sat down", "went to bed", "began to " + rng.choice(lx.ACTIVITIES)))
+        return f"{name} {first}, {rng.choice(lx.PERSON_VERBS_PAST)} {rng.choice(lx.FAMILY)[0]} and {then}."
+    if k == 23:
+        return f"{name} wanted to {rng.choice(lx.PERSON_VERBS)} {c.family}."
+    if k == 24:
+        return f"{he.capitalize()} liked to {rng.choice(lx.PERSON_VERBS)} {rng.choice(lx.FAMILY)[0]}."
     if k == 22:
         return f"{name} said, \"I am {rng.choice(lx.FEELINGS)}!\" and {other} gave {him} a hug."
     return f"{name} had {lx.with_article(adj)} {obj} that made a {rng.choice(('loud', 'funny', 'soft'))} sound."
 
 
-_GIVES = (
-    "{giver} gave {his} {obj} to", "{giver} handed {his} {obj} to", "{giver} threw the {obj} to",
-    "{giver} showed {his} {obj} to", "{giver} brought the {obj} to", "Then {giver} gave the {obj} back to",
-)
-
-
 def _cast_gives(rng: random.Random, c: _Cast, told: list[str]) -> str:
-    """One of the two characters gives something to the other (a narrative sentence until both were named)."""
+    """One of the two characters acts towards the other with a training IOI action ("Tom threw the ball to Mia.",
+    "Mia chased Tom."); a narrative sentence until both were named."""
     if not any(c.friend in sentence for sentence in told):
         return _narrative(rng, c)
-    giver, receiver = (c.hero, c.friend) if rng.random() < 0.5 else (c.friend, c.hero)
-    his = c.his if giver == c.hero else c.f_his
-    return f"{rng.choice(_GIVES).format(giver=giver, his=his, obj=rng.choice(lx.OBJECTS))} {receiver}."
+    receiver, giver = (c.friend, c.hero) if rng.random() < 0.5 else (c.hero, c.friend)
+    obj = rng.choice(lx.OBJECTS)
+    action = rng.choice(sp.TRAIN_IOI_ACTIONS).format(S=giver, obj=obj, a_obj=lx.with_article(obj))
+    return f"{'Then ' if rng.random() < 0.2 else ''}{action} {receiver}."
 
 
 def _probe(rng: random.Random, kind: str, c: _Cast, told: list[str]) -> str:
@@ -128,12 +134,12 @@ def _probe(rng: random.Random, kind: str, c: _Cast, told: list[str]) -> str:
     if kind == "years":
         return probes.year_span(rng, c.hero)
     if kind == "capital":
-        return probes.capital(rng, c.hero)
+        return probes.capital(rng, c.hero, c.friend)
     if kind == "colors":
         return probes.colored_objects(rng, c.hero, c.friend)
     if kind == "give":
         return _cast_gives(rng, c, told)
-    question, letter = probes.multiple_choice(rng)
+    question, letter = probes.multiple_choice(rng, layout=rng.choice(sp.TRAIN_MC_FORMATS))
     return f"{c.family} asked a question.\n{question} {letter}\n"
 
 

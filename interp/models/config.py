@@ -13,7 +13,7 @@ from typing import Any
 
 from interp.errors import ConfigError
 
-NORM_KINDS = ("layernorm", "none", "fixed")
+NORM_KINDS = ("layernorm", "none", "fixed", "removable")
 NORM_SITES = ("ln1", "ln2", "ln_f")
 
 
@@ -24,7 +24,8 @@ class ModelConfig:
     ``norm`` sets the normalization at every site; ``norm_sites`` overrides single sites, keyed
     ``"blocks.{i}.ln1"``, ``"blocks.{i}.ln2"`` or ``"ln_f"``. Kinds: ``layernorm``; ``none`` (identity);
     ``fixed`` (centre, divide by a fixed per-site scale, then the affine LN weights; at ``ln1`` the query/key
-    and value inputs get separate scales), which is what LayerNorm removal by fine-tuning converges to.
+    and value inputs get separate scales), which is what LayerNorm removal by fine-tuning converges to;
+    ``removable`` (LayerNorm while that fine-tuning runs, ``interp.models.norms.RemovableNorm``).
     """
 
     n_layers: int = 2
@@ -42,7 +43,8 @@ class ModelConfig:
     act_fn: str = "gelu_new"
     """MLP activation: gelu_new (GPT-2's tanh approximation), gelu or relu."""
     norm: str = "layernorm"
-    """Normalization at every site: layernorm, none (identity) or fixed (a fixed scale, see above)."""
+    """Normalization at every site: layernorm, none (identity), fixed (a fixed scale, see above) or removable
+    (LayerNorm during LayerNorm removal)."""
     norm_sites: dict[str, str] = field(default_factory=dict)
     """Per-site overrides of norm, keyed blocks.{i}.ln1, blocks.{i}.ln2 or ln_f; {}: norm everywhere."""
     layer_norm_eps: float = 1e-5

@@ -56,6 +56,9 @@ def gpt_to_hooked_state(gpt: GPT) -> tuple[dict[str, Tensor], str | None]:
     """TransformerLens state dict (and normalization_type) for a workbench GPT."""
     cfg = gpt.cfg
     kinds = cfg.all_norm_kinds()
+    if "removable" in kinds:
+        raise ConfigError("This model is in the middle of a LayerNorm removal (norm 'removable'); finish it with "
+                          "interp.ln_removal.finalize (every scale frozen) before converting it.")
     if kinds == {"layernorm"}:
         norm_type: str | None = "LN"
     elif "layernorm" not in kinds:

@@ -1,9 +1,10 @@
-"""Pluggable normalization at each site: LayerNorm, none, or a fixed-scale LayerNorm.
+"""Pluggable normalization at each site: LayerNorm, none, a fixed-scale LayerNorm, or one being removed.
 
 The fixed-scale kind centres its input and divides by a stored scale instead of the per-token standard
 deviation, which makes it a linear map (so it folds into the next weights, and direct logit attribution
 becomes exact). At ``ln1`` it keeps separate scales for the query/key path and the value path, as in
-LayerNorm removal by fine-tuning (Heimersheim 2024).
+LayerNorm removal by fine-tuning (Heimersheim 2024). The removable kind is LayerNorm while that fine-tuning
+runs: each path divides by the live per-token scale until it is frozen, then by a moving average of it.
 """
 
 from __future__ import annotations
@@ -72,6 +73,57 @@ class FixedNormQKV(FixedNorm):
         )
 
 
+class RemovableNorm(LayerNorm):
+    """LayerNorm whose scale can be frozen path by path, for LayerNorm removal (``interp.ln_removal``).
+
+    Each path (``""``; at ``ln1`` ``"qk"`` and ``"v"``) divides by the live scale sqrt(var + eps) until its
+    ``frozen_*`` flag is set, then by ``ema_*``: the live scale's moving average (``momentum``) over the training
+    batches before the freeze, positions 1.. only. Position 0 (BOS, whose scale is far from the rest) has its own
+    average ``ema_bos_*`` until ``bos_removed``. All state is in buffers, so a checkpoint resumes it; with nothing
+    frozen the output equals ``LayerNorm``'s. Returns ``(x_qk, x_v)`` at ``ln1``.
+    """
+
+    kind = "removable"
+
+    def __init__(self, d_model: int, eps: float = 1e-5, split_qkv: bool = False, momentum: float = 0.9) -> None:
+        super().__init__(d_model, eps)
+        self.paths = ("qk", "v") if split_qkv else ("",)
+        self.momentum = momentum
+        for path in self.paths:
+            self.register_buffer(self.buffer("ema", path), torch.zeros(()))
+            self.register_buffer(self.buffer("ema_bos", path), torch.zeros(()))
+            self.register_buffer(self.buffer("frozen", path), torch.zeros((), dtype=torch.bool))
+        self.register_buffer("bos_removed", torch.zeros((), dtype=torch.bool))
+
+    @staticmethod
+    def buffer(name: str, path: str) -> str:
+        """The buffer holding ``name`` (ema, ema_bos, frozen) for ``path``: ``ema_qk``, or ``ema`` for ``""``."""
+        return f"{name}_{path}" if path else name
+
+    @torch.no_grad()
+    def _track(self, path: str, live: Tensor) -> None:
+        """Fold this batch's mean live scale into the path's averages while the path is not frozen."""
+        frozen = getattr(self, self.buffer("frozen", path))
+        for name, value in (("ema", live[:, 1:].mean()), ("ema_bos", live[:, 0].mean())):
+            ema = getattr(self, self.buffer(name, path))
+            new = torch.where(ema == 0, value, self.momentum * ema + (1 - self.momentum) * value)
+            ema.copy_(torch.where(frozen, ema, new.to(ema.dtype)))
+
+    def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:  # type: ignore[override]
+        centred = x - x.mean(-1, keepdim=True)
+        live = (centred.pow(2).mean(-1, keepdim=True) + self.eps).sqrt()  # [batch, pos, 1]
+        first = torch.arange(x.shape[-2], device=x.device).unsqueeze(-1) == 0  # [pos, 1]
+        out = []
+        for path in self.paths:
+            if self.training and x.shape[-2] > 1:
+                self._track(path, live.detach())
+            ema, ema_bos = getattr(self, self.buffer("ema", path)), getattr(self, self.buffer("ema_bos", path))
+            fixed = torch.where(first & ~self.bos_removed, ema_bos, ema)
+            scale = torch.where(getattr(self, self.buffer("frozen", path)), fixed, live)
+            out.append(centred / scale * self.weight + self.bias)
+        return tuple(out) if len(out) == 2 else out[0]  # type: ignore[return-value]
+
+
 def make_norm(kind: str, d_model: int, eps: float, split_qkv: bool = False) -> nn.Module:
     """The normalization module for one site; ``split_qkv`` marks ``ln1`` (separate q/k and v paths)."""
     if kind == "layernorm":
@@ -80,4 +132,6 @@ def make_norm(kind: str, d_model: int, eps: float, split_qkv: bool = False) -> n
         return NoNorm(d_model, eps)
     if kind == "fixed":
         return FixedNormQKV(d_model, eps) if split_qkv else FixedNorm(d_model, eps)
+    if kind == "removable":
+        return RemovableNorm(d_model, eps, split_qkv=split_qkv)
     raise ValueError(f"unknown normalization {kind!r}")

@@ -1,0 +1,104 @@
+"""LayerNorm removal's pieces: the removable norm against hand-computed scales, the schedule's order, and the
+finished model (LayerNorm-free, folded into TransformerLens) computing the same logits with exact DLA."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from interp.analysis.attribution import direct_logit_attribution
+from interp.errors import ConfigError
+from interp.ln_removal import SCHEDULES, RemovalEvent, apply_schedule, finalize, removal_events, to_removable
+from interp.models.config import ModelConfig
+from interp.models.convert import to_hooked
+from interp.models.gpt import GPT
+from interp.models.norms import RemovableNorm
+
+
+def _gpt() -> GPT:
+    torch.manual_seed(0)
+    return GPT(ModelConfig.from_preset("tiny", n_layers=2, d_model=32, n_heads=4, n_ctx=16, d_vocab=64)).eval()
+
+
+def _tokens(seed: int = 1) -> torch.Tensor:
+    return torch.randint(0, 64, (3, 12), generator=torch.Generator().manual_seed(seed))
+
+
+def test_removable_norm_scales_are_the_hand_computed_ones() -> None:
+    norm = RemovableNorm(8, eps=1e-5)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    xs = [torch.randn(2, 5, 8, generator=torch.Generator().manual_seed(s)) * (s + 1) for s in range(3)]
+    live = [(x.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt() for x in xs]
+    ln = torch.nn.functional.layer_norm
+    norm.train()
+    for x in xs[:2]:  # live scale: exactly LayerNorm, while the averages track it
+        assert torch.allclose(norm(x), ln(x, (8,), norm.weight, norm.bias, 1e-5), atol=1e-5)
+    ema = 0.9 * live[0][:, 1:].mean() + 0.1 * live[1][:, 1:].mean()  # the first batch sets it, then momentum 0.9
+    ema_bos = 0.9 * live[0][:, 0].mean() + 0.1 * live[1][:, 0].mean()
+    assert float(norm.ema) == pytest.approx(float(ema), rel=1e-5)
+    assert float(norm.ema_bos) == pytest.approx(float(ema_bos), rel=1e-5)
+    norm.frozen.fill_(True)
+    out = norm(xs[2])  # frozen: the averages, not the live scale, and they stop moving
+    centred = xs[2] - xs[2].mean(-1, keepdim=True)
+    assert float(norm.ema) == pytest.approx(float(ema), rel=1e-5)
+    assert torch.allclose(out[:, 1:], centred[:, 1:] / ema * norm.weight + norm.bias, atol=1e-5)
+    assert torch.allclose(out[:, :1], centred[:, :1] / ema_bos * norm.weight + norm.bias, atol=1e-5)
+    norm.bos_removed.fill_(True)  # position 0 joins the rest
+    assert torch.allclose(norm(xs[2])[:, :1], centred[:, :1] / ema * norm.weight + norm.bias, atol=1e-5)
+    qkv = RemovableNorm(8, split_qkv=True).train()
+    qkv(xs[0])
+    qkv.frozen_qk.fill_(True)
+    x_qk, x_v = qkv(xs[1])  # only the query/key path frozen
+    assert torch.allclose(x_v, ln(xs[1], (8,), qkv.weight, qkv.bias, 1e-5), atol=1e-5)
+    assert not torch.allclose(x_qk, x_v)
+
+
+def test_schedule_freezes_in_order_at_its_steps() -> None:
+    events = removal_events(2, SCHEDULES["fast"])
+    assert [(e.step, e.site, e.path) for e in events] == [
+        (20, "blocks.0.ln2", ""), (22, "blocks.1.ln2", ""), (24, "blocks.0.ln1", "qk"), (26, "blocks.1.ln1", "qk"),
+        (28, "blocks.0.ln1", "v"), (31, "blocks.1.ln1", "v"), (34, "ln_f", ""), (44, "*", "bos")]
+    gpt = to_removable(_gpt())
+    applied = {step: apply_schedule(gpt, events, step) for step in range(50)}
+    assert {s: [(e.site, e.path) for e in a] for s, a in applied.items() if a} == {
+        e.step: [(e.site, e.path)] for e in events}
+    assert apply_schedule(gpt, events, 49) == []  # idempotent: a resumed run re-applies nothing
+    late = to_removable(_gpt())
+    assert apply_schedule(late, events, 30) == events[:5]  # resuming at step 30 catches up at once
+    gradual = removal_events(12, SCHEDULES["gradual"])
+    assert gradual[0].step == 200 and gradual[-2].site == "ln_f" and gradual[-1].step == gradual[-2].step + 100
+    with pytest.raises(ConfigError, match="not a removable norm"):
+        apply_schedule(gpt, [RemovalEvent(0, "blocks.7.ln2", "")], 1)
+
+
+def test_finished_removal_folds_to_an_ln_free_model_with_exact_dla() -> None:
+    gpt = _gpt()
+    tokens = _tokens()
+    removable = to_removable(gpt)
+    with torch.no_grad():
+        assert torch.allclose(removable(tokens), gpt(tokens), atol=1e-5)  # nothing frozen: the same model
+    with pytest.raises(ConfigError, match="not finished"):
+        finalize(removable)
+    with pytest.raises(ConfigError, match="middle of a LayerNorm removal"):
+        to_hooked(removable)
+    events = removal_events(2, SCHEDULES["fast"])
+    removable.train()
+    with torch.no_grad():
+        for step in range(events[-1].step + 1):  # the averages track real activations, then freeze in order
+            apply_schedule(removable, events, step)
+            removable(_tokens(step))
+    removable.eval()
+    ln_free = finalize(removable).eval()
+    assert ln_free.cfg.all_norm_kinds() == {"fixed"}
+    with torch.no_grad():
+        want = removable(tokens)
+        assert (ln_free(tokens) - want).abs().max() <= 1e-4
+        assert not torch.allclose(want, gpt(tokens), atol=1e-3)  # the frozen scales did change the function
+        hooked = to_hooked(ln_free)
+        assert hooked.cfg.normalization_type is None
+        assert (hooked(tokens) - want).abs().max() <= 1e-4
+    attr = direct_logit_attribution(hooked, tokens, answer=torch.tensor([1, 2, 3]), wrong=torch.tensor([4, 5, 6]))
+    assert attr.error <= 1e-4 and "final LN bias" not in attr.labels
+    with pytest.raises(ConfigError, match="no LayerNorm left"):
+        to_removable(ln_free)

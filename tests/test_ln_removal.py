@@ -3,11 +3,14 @@ finished model (LayerNorm-free, folded into TransformerLens) computing the same 
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
 from interp.analysis.attribution import direct_logit_attribution
 from interp.errors import ConfigError
+from interp.layout import RunLayout
 from interp.ln_removal import SCHEDULES, RemovalEvent, apply_schedule, finalize, removal_events, to_removable
 from interp.models.config import ModelConfig
 from interp.models.convert import to_hooked
@@ -102,3 +105,46 @@ def test_finished_removal_folds_to_an_ln_free_model_with_exact_dla() -> None:
     assert attr.error <= 1e-4 and "final LN bias" not in attr.labels
     with pytest.raises(ConfigError, match="no LayerNorm left"):
         to_removable(ln_free)
+
+
+def _removal_hook(events, seen: list[tuple[int, str, str]]):
+    def before_step(trainer) -> None:
+        for e in apply_schedule(trainer.model, events, trainer.step):
+            seen.append((trainer.step, e.site, e.path))
+    return before_step
+
+
+def test_removal_fine_tunes_with_the_trainer_and_resumes_to_the_same_weights(tiny_data_dir, tiny_run_dir,
+                                                                           tmp_path) -> None:
+    from interp.training.checkpoint import load_model
+    from interp.training.trainer import train
+    from tests.fixtures.runs import tiny_train_config
+
+    events = removal_events(2, SCHEDULES["fast"])
+    kw = dict(model_overrides={"norm": "removable"}, init_from=str(tiny_run_dir), max_steps=50, ckpt_interval=10,
+              val_interval=1000, lr=1e-3, warmup_steps=5)
+    seen: list[tuple[int, str, str]] = []
+    train(tiny_train_config(tiny_data_dir, tmp_path / "whole", **kw), before_step=_removal_hook(events, seen))
+    assert seen == [(e.step, e.site, e.path) for e in events]  # each freeze before its own step, once
+    whole = load_model(tmp_path / "whole")
+    with pytest.raises(ConfigError, match="does not fit"):  # a parent of another shape is refused before training
+        train(tiny_train_config(tiny_data_dir, tmp_path / "bad", **{**kw, "model_overrides": {
+            "norm": "removable", "d_model": 32}}))
+    # Killed after step 30 (its checkpoint is the latest left), resumed to 50: the same weights, scales and flags.
+    train(tiny_train_config(tiny_data_dir, tmp_path / "killed", **kw, keep_checkpoints=10),
+          before_step=_removal_hook(events, []))
+    ckpts = RunLayout(tmp_path / "killed").checkpoints
+    for late in ("step_000040", "step_000050"):
+        shutil.rmtree(ckpts / late)
+    (ckpts / "latest").write_text("step_000030")
+    resumed_seen: list[tuple[int, str, str]] = []
+    train(tiny_train_config(tiny_data_dir, tmp_path / "killed", **kw, keep_checkpoints=10, resume=True),
+          before_step=_removal_hook(events, resumed_seen))
+    assert resumed_seen == [(e.step, e.site, e.path) for e in events if e.step > 30]  # the rest, from the buffers
+    resumed = load_model(tmp_path / "killed")
+    for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    ln_free = finalize(whole)  # the trained removal finishes into a LayerNorm-free model with the same logits
+    tokens = _tokens().clamp(max=whole.cfg.d_vocab - 1)
+    with torch.no_grad():
+        assert (ln_free(tokens) - whole(tokens)).abs().max() <= 1e-4

@@ -69,6 +69,10 @@ class TrainConfig:
     """First step with copy drills: start them after the corpus has taught IOI, so they no longer disrupt it."""
     copy_drill_stop: int = 0
     """First step without copy drills again (drills run in steps [start, stop)); 0: drills until the end."""
+    init_from: str = ""
+    """A run or checkpoint directory whose weights start this run instead of a fresh initialisation (fine-tuning,
+    e.g. LayerNorm removal: its LayerNorm weights load into removable norms); its model shape must be this run's.
+    '': a fresh initialisation."""
     seed: int = 0
     """Seed of the initialisation and of the batches (each step's batch depends only on seed and step)."""
     device: str = "auto"

@@ -18,6 +18,7 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from interp.plots import loss_curve, read_metrics
 from interp.training.checkpoint import (
     complete_checkpoints,
     latest_checkpoint,
+    load_model,
     load_training_state,
     save_checkpoint,
 )
@@ -55,10 +57,11 @@ from interp.training.copy_drills import drill_vocab, mix_drills
 from interp.training.distributed import DistInfo, barrier, setup_distributed, teardown_distributed
 from interp.training.validation import validation_loss
 
-# Fields that may change when resuming (they do not change what the run computes).
-# (eval_interval and eval_tokens: the former names of val_interval and val_tokens, in older train_config.json files.)
+# Fields that may change when resuming (they do not change what the run computes; init_from is read only at the
+# start, so the parent may have moved). (eval_interval and eval_tokens: the former names of val_interval and
+# val_tokens, in older train_config.json files.)
 _RESUMABLE_CHANGES = {"resume", "overwrite", "progress", "max_steps", "val_interval", "val_tokens", "eval_interval",
-                      "eval_tokens", "ckpt_interval", "keep_checkpoints", "log_interval", "device", "compile"}
+                      "init_from", "eval_tokens", "ckpt_interval", "keep_checkpoints", "log_interval", "device", "compile"}
 # Fields a resumed run may change to recover from a divergence (recorded in run_info.json's "resumes").
 _RECOVERY_CHANGES = {"lr", "min_lr", "warmup_steps", "grad_clip"}
 # Where the run and its data live: compared by content (the data's hashes), never as strings.
@@ -178,9 +181,14 @@ def _resume_point(run: RunLayout) -> Path | None:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig) -> None:
+    """One training run. ``before_step(trainer)``, if given, runs before every optimizer step (``trainer.step``
+    is the number of steps done): the extension point for schedules that change the model while it trains
+    (``interp.ln_removal`` freezes norms with it); it must be deterministic in the step, so a resumed run matches."""
+
+    def __init__(self, cfg: TrainConfig, before_step: Callable[[Trainer], None] | None = None) -> None:
         cfg.validate()
         self.cfg = cfg
+        self.before_step = before_step
         device = resolve_device(cfg.device)
         self.dist: DistInfo = setup_distributed(device.type)
         if device.type == "cuda" and device.index is None and self.dist.enabled:
@@ -212,6 +220,8 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, cfg, fused=self.device.type == "cuda")
         self.step, self.tokens_seen = 0, 0
         ckpt = _resume_point(self.layout) if cfg.resume else None
+        if cfg.init_from and ckpt is None:
+            self._init_from(cfg.init_from)
         if ckpt is not None:
             state = load_training_state(ckpt, self.model, self.optimizer)
             self.step, self.tokens_seen = int(state["step"]), int(state["tokens_seen"])
@@ -219,6 +229,23 @@ class Trainer:
         if self.dist.is_main:
             self._write_run_files(data, identity, recovery)
         self.ddp = self._wrap()
+
+    @torch.no_grad()
+    def _init_from(self, source: str) -> None:
+        """Start from ``source``'s weights; only buffers this model adds (a removable norm's averages) may be new."""
+        parent = load_model(source)
+        mine = self.model.state_dict()
+        theirs = parent.state_dict()
+        unexpected = sorted(set(theirs) - set(mine))
+        missing = sorted(k for k in set(mine) - set(theirs) if k not in dict(self.model.named_buffers()))
+        shapes = sorted(k for k in set(mine) & set(theirs) if mine[k].shape != theirs[k].shape)
+        if unexpected or missing or shapes:
+            raise ConfigError(f"init_from={source!r} does not fit this model ({self.model_cfg.n_layers} layers, d_model "
+                              f"{self.model_cfg.d_model}, vocabulary {self.model_cfg.d_vocab}): "
+                              + "; ".join(f"{what} {keys[:3]}" for what, keys in (
+                                  ("unexpected", unexpected), ("missing", missing), ("other shapes", shapes)) if keys)
+                              + ". Give the parent's preset and model_overrides, and its data directory.")
+        self.model.load_state_dict(theirs, strict=False)
 
     def _wrap(self) -> torch.nn.Module:
         model: torch.nn.Module = self.model
@@ -310,6 +337,8 @@ class Trainer:
         try:
             while self.step < cfg.max_steps:
                 t0 = time.perf_counter()
+                if self.before_step is not None:
+                    self.before_step(self)
                 loss_val, grad_norm = self._train_step()
                 window_t += time.perf_counter() - t0
                 window_steps += 1
@@ -350,8 +379,9 @@ class Trainer:
         return TrainResult(self.layout.root, self.step, loss_val, val_loss, tps, time.perf_counter() - t_start)
 
 
-def train(cfg: TrainConfig) -> TrainResult:
-    """Train (or resume) the run described by ``cfg``; see ``TrainConfig`` for every option.
+def train(cfg: TrainConfig, before_step: Callable[[Trainer], None] | None = None) -> TrainResult:
+    """Train (or resume) the run described by ``cfg``; see ``TrainConfig`` for every option (and ``Trainer`` for
+    ``before_step``).
 
     The run directory is locked while it is written (by the main process of a ``torchrun`` job): a second
     training into the same directory stops at once instead of mixing two runs' files.
@@ -361,7 +391,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     main_process = int(os.environ.get("RANK", "0")) == 0
     run = RunLayout(cfg.out_dir)
     with dir_lock(run.lock, f"run {run.root}") if main_process else contextlib.nullcontext():
-        trainer = Trainer(cfg)
+        trainer = Trainer(cfg, before_step)
         try:
             return trainer.run()
         finally:

@@ -54,8 +54,8 @@ ACTIVITIES = (
     "build a tower", "fly a kite", "plant seeds", "ride a bike", "play games", "look at the stars",
     "feed the ducks", "pick flowers", "tell stories", "make cards",
 )
-# Things one does to a person, in the base form ("wanted to thank Mom"): the corpus knows these verbs (the held-out
-# IOI families use some of them in the past tense, a form no corpus sentence has) and that a person follows them.
+# Things one does to a person, in the base form ("wanted to thank Mom"): the corpus knows these verbs and that a
+# person follows them (the held-out IOI families use some of them as "NAME thanked", a clause no corpus sentence has).
 PERSON_VERBS = (
     "thank", "hug", "help", "follow", "kiss", "admire", "greet", "chase", "tickle", "push", "praise", "invite",
     "tease", "comfort", "surprise", "warn", "pull", "call", "visit", "meet", "watch", "find", "miss", "wake up",

@@ -99,16 +99,17 @@ def _narrative(rng: random.Random, c: _Cast) -> str:
         return f"What is the color of the {obj}? {name} did not know, so {he} asked {other}."
     if k == 21:
         return f"The weather was {rng.choice(lx.WEATHER)}, so {name} stayed in the {place}."
-    if k in (25, 26):
-        first = rng.choice(("stood up", "smiled", "came in", "laughed", "woke up early", "got dressed"))
-        then = rng.choice(("went home", "ran outside", "sat down", "went to bed", "began to " + rng.choice(lx.ACTIVITIES)))
-        return f"{name} {first}, {rng.choice(lx.PERSON_VERBS_PAST)} {rng.choice(lx.FAMILY)[0]} and {then}."
+    if k == 22:
+        return f"{name} said, \"I am {rng.choice(lx.FEELINGS)}!\" and {other} gave {him} a hug."
+    # Person verbs: the base form, and the past tense after a comma (never "NAME verb": see lexicon.PERSON_VERBS).
     if k == 23:
         return f"{name} wanted to {rng.choice(lx.PERSON_VERBS)} {c.family}."
     if k == 24:
         return f"{he.capitalize()} liked to {rng.choice(lx.PERSON_VERBS)} {rng.choice(lx.FAMILY)[0]}."
-    if k == 22:
-        return f"{name} said, \"I am {rng.choice(lx.FEELINGS)}!\" and {other} gave {him} a hug."
+    if k in (25, 26):
+        first = rng.choice(("stood up", "smiled", "came in", "laughed", "woke up early", "got dressed"))
+        then = rng.choice(("went home", "ran outside", "sat down", "went to bed", "began to " + rng.choice(lx.ACTIVITIES)))
+        return f"{name} {first}, {rng.choice(lx.PERSON_VERBS_PAST)} {rng.choice(lx.FAMILY)[0]} and {then}."
     return f"{name} had {lx.with_article(adj)} {obj} that made a {rng.choice(('loud', 'funny', 'soft'))} sound."
 
 

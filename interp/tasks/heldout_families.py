@@ -36,35 +36,50 @@ _IOI_FAMILY_TEXT = {
     "bare_verbs": "a bare transitive verb whose object follows directly (\"thanked\", \"hugged\")",
     "new_intros": "a new intro followed by a training action clause",
 }
-IOI_METRICS = {
-    "accuracy": MetricInfo("Headline IOI score: share of prompts in held-out phrasing families (sentence forms the "
-                           "corpus never produces) where the indirect object gets a higher logit than the subject.",
-                           chance=ioi.METRICS["accuracy"].chance),
-    "mean_logit_diff": MetricInfo("Mean logit of the indirect object minus the subject on the held-out phrasing "
-                                  "families, in nats (0: no preference).", chance=0.0),
-    **{f"accuracy_{family}": MetricInfo(f"IOI accuracy on {text}.", chance=ioi.METRICS["accuracy"].chance)
-       for family, text in _IOI_FAMILY_TEXT.items()},
-}
+
+
+def _family_metrics(headline: str, per_family: str, family_text: dict[str, str], chance: float,
+                    **extra: MetricInfo) -> dict[str, MetricInfo]:
+    """A task's metrics: the headline ``accuracy``, then ``extra``, then ``accuracy_FAMILY`` for each family
+    (``per_family`` with ``{text}``: the family's description)."""
+    return {"accuracy": MetricInfo(headline, chance=chance), **extra,
+            **{f"accuracy_{family}": MetricInfo(per_family.format(text=text), chance=chance)
+               for family, text in family_text.items()}}
+
+
+IOI_METRICS = _family_metrics(
+    "Headline IOI score: share of prompts in held-out phrasing families (sentence forms the corpus never produces) "
+    "where the indirect object gets a higher logit than the subject.", "IOI accuracy on {text}.", _IOI_FAMILY_TEXT,
+    ioi.METRICS["accuracy"].chance,
+    mean_logit_diff=MetricInfo("Mean logit of the indirect object minus the subject on the held-out phrasing "
+                               "families, in nats (0: no preference).", chance=0.0))
 _CAPITAL_FAMILY_TEXT = {
     "narrative": "the question embedded in a story sentence (\"Mia flew to the capital of France, which is called\")",
     "question": "question forms the corpus never asks (\"Do you know the capital of France? Yes, it is\")",
 }
-CAPITAL_METRICS = {
-    "accuracy": MetricInfo("Headline capitals score: share of held-out-family prompts (the question inside a story "
-                           "sentence or in a new question form) whose true capital scores highest among all capitals.",
-                           chance=capitals.METRICS["accuracy"].chance),
-    **{f"accuracy_{family}": MetricInfo(f"Capitals accuracy on {text}.", chance=capitals.METRICS["accuracy"].chance)
-       for family, text in _CAPITAL_FAMILY_TEXT.items()},
-}
+CAPITAL_METRICS = _family_metrics(
+    "Headline capitals score: share of held-out-family prompts (the question inside a story sentence or in a new "
+    "question form) whose true capital scores highest among all capitals.", "Capitals accuracy on {text}.",
+    _CAPITAL_FAMILY_TEXT, capitals.METRICS["accuracy"].chance)
 
 
-def _per_family(n_prompts: int) -> int:
-    return max(1, n_prompts // len(IOI_FAMILIES))
+def _split(n_prompts: int, n_families: int) -> int:
+    """Prompts per family: an equal share of ``n_prompts``, at least one."""
+    return max(1, n_prompts // n_families)
+
+
+def _choice_scores(model: HookedTransformer, by_family: dict[str, tuple[list[str], list[int]]],
+                   choices: list[str], chance: float) -> dict[str, float]:
+    """Accuracy (the right choice scores highest among ``choices``) per family, their mean, and chance."""
+    per = {family: choice_accuracy(model, prompts, answers, choices)
+           for family, (prompts, answers) in by_family.items()}
+    return {"accuracy": sum(per.values()) / len(per), **{f"accuracy_{family}": acc for family, acc in per.items()},
+            "chance": chance}
 
 
 def ioi_family_prompts(n_prompts: int = 200, seed: int = 0) -> dict[str, ioi.IOIPrompts]:
     """``n_prompts // 4`` IOI prompts (at least one) per held-out family, keyed by family."""
-    return {family: ioi.ioi_prompts(_per_family(n_prompts), seed + k, templates,
+    return {family: ioi.ioi_prompts(_split(n_prompts, len(IOI_FAMILIES)), seed + k, templates,
                                     exclude_names=sp.FAMILY_EXCLUDED_NAMES)
             for k, (family, templates) in enumerate(IOI_FAMILIES.items())}
 
@@ -79,17 +94,15 @@ def score_ioi_families(model: HookedTransformer, n_prompts: int = 200, seed: int
 
 def capital_family_prompts(n_prompts: int = 200, seed: int = 0) -> dict[str, tuple[list[str], list[int]]]:
     """Per held-out family, ``n_prompts // 2`` prompts (at least one) and each answer's index in ``CAPITALS``."""
-    n = max(1, n_prompts // len(sp.HELD_OUT_CAPITAL_FAMILIES))
+    n = _split(n_prompts, len(sp.HELD_OUT_CAPITAL_FAMILIES))
     return {family: capitals.capital_prompts(n, seed + k, templates, sp.FAMILY_EXCLUDED_COUNTRIES)
             for k, (family, templates) in enumerate(sp.HELD_OUT_CAPITAL_FAMILIES.items())}
 
 
 def score_capital_families(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
     """Capitals accuracy (the true capital ranks first among all capitals) over and per held-out family."""
-    per = {family: choice_accuracy(model, prompts, answers, capitals.CAPITALS)
-           for family, (prompts, answers) in capital_family_prompts(n_prompts, seed).items()}
-    return {"accuracy": sum(per.values()) / len(per), **{f"accuracy_{family}": acc for family, acc in per.items()},
-            "chance": CAPITAL_METRICS["accuracy"].chance}
+    return _choice_scores(model, capital_family_prompts(n_prompts, seed), capitals.CAPITALS,
+                          CAPITAL_METRICS["accuracy"].chance)
 
 
 # Colored objects: family -> (scene frames, question frames); only one of the two is new in each family. The
@@ -106,13 +119,10 @@ _COLOR_FAMILY_TEXT = {
     "narrative": "a story sentence to complete after a training scene (\"Sam picked up the cup, which was\")",
 }
 _COLOR_CHANCE = colored_objects.METRICS["accuracy"].chance
-COLOR_METRICS = {
-    "accuracy": MetricInfo("Colored objects on held-out phrasing families (scene or question forms the corpus "
-                           "never produces): share of prompts whose asked object's colour scores highest among all "
-                           "the colours.", chance=_COLOR_CHANCE),
-    **{f"accuracy_{family}": MetricInfo(f"Colored-objects accuracy on {text}.", chance=_COLOR_CHANCE)
-       for family, text in _COLOR_FAMILY_TEXT.items()},
-}
+COLOR_METRICS = _family_metrics(
+    "Colored objects on held-out phrasing families (scene or question forms the corpus never produces): share of "
+    "prompts whose asked object's colour scores highest among all the colours.", "Colored-objects accuracy on {text}.",
+    _COLOR_FAMILY_TEXT, _COLOR_CHANCE)
 _MC_FAMILY_TEXT = {
     "option_styles": "options marked \"(A) ...\" or \"A) ...\", one per line",
     "inline_options": "every option on one line (\"(A) Rome (B) Paris (C) Oslo\")",
@@ -120,16 +130,11 @@ _MC_FAMILY_TEXT = {
 }
 _MC_CHANCE = multiple_choice.METRICS["accuracy"].chance
 MC_METRICS = {
-    "accuracy": MetricInfo("Multiple choice in item layouts the corpus never produces: share of items where the "
-                           "right letter scores highest among the option letters.", chance=_MC_CHANCE),
-    **{f"accuracy_{family}": MetricInfo(f"Multiple-choice accuracy with {text}.", chance=_MC_CHANCE)
-       for family, text in _MC_FAMILY_TEXT.items()},
+    **_family_metrics("Multiple choice in item layouts the corpus never produces: share of items where the right "
+                      "letter scores highest among the option letters.", "Multiple-choice accuracy with {text}.",
+                      _MC_FAMILY_TEXT, _MC_CHANCE),
     **multiple_choice.letter_metrics("held-out-layout items"),
 }
-
-
-def _split(n_prompts: int, n_families: int) -> int:
-    return max(1, n_prompts // n_families)
 
 
 def color_family_prompts(n_prompts: int = 200, seed: int = 0) -> dict[str, tuple[list[str], list[int]]]:
@@ -141,10 +146,7 @@ def color_family_prompts(n_prompts: int = 200, seed: int = 0) -> dict[str, tuple
 
 def score_color_families(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
     """Colored-objects accuracy (the asked colour ranks first among all colours) over and per held-out family."""
-    per = {family: choice_accuracy(model, prompts, answers, colored_objects.COLOR_ANSWERS)
-           for family, (prompts, answers) in color_family_prompts(n_prompts, seed).items()}
-    return {"accuracy": sum(per.values()) / len(per), **{f"accuracy_{family}": acc for family, acc in per.items()},
-            "chance": _COLOR_CHANCE}
+    return _choice_scores(model, color_family_prompts(n_prompts, seed), colored_objects.COLOR_ANSWERS, _COLOR_CHANCE)
 
 
 def mc_family_prompts(n_prompts: int = 200, seed: int = 0) -> dict[str, tuple[list[str], list[int]]]:

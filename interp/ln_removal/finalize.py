@@ -14,6 +14,7 @@ import dataclasses
 import torch
 
 from interp.errors import ConfigError
+from interp.ln_removal.schedule import removable_norms
 from interp.models.gpt import GPT
 from interp.models.norms import FixedNorm, FixedNormQKV, RemovableNorm
 
@@ -43,7 +44,7 @@ def to_removable(gpt: GPT, momentum: float = 0.9) -> GPT:
 @torch.no_grad()
 def finalize(gpt: GPT) -> GPT:
     """The LayerNorm-free model (norm ``fixed`` everywhere) of a removal whose every scale is frozen."""
-    norms = {n: m for n, m in gpt.named_modules() if isinstance(m, RemovableNorm)}
+    norms = removable_norms(gpt)
     if not norms:
         raise ConfigError("This model has no removable norms: nothing to finalize.")
     open_ = [f"{n}{'.' + p if p else ''}" for n, m in norms.items() for p in m.paths

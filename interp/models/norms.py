@@ -101,10 +101,11 @@ class RemovableNorm(LayerNorm):
         return f"{name}_{path}" if path else name
 
     @torch.no_grad()
-    def _track(self, path: str, live: Tensor) -> None:
-        """Fold this batch's mean live scale into the path's averages while the path is not frozen."""
+    def _track(self, path: str, means: tuple[Tensor, Tensor]) -> None:
+        """Fold this batch's mean live scale (positions 1.., position 0) into the path's averages while the path
+        is not frozen."""
         frozen = getattr(self, self.buffer("frozen", path))
-        for name, value in (("ema", live[:, 1:].mean()), ("ema_bos", live[:, 0].mean())):
+        for name, value in zip(("ema", "ema_bos"), means, strict=True):
             ema = getattr(self, self.buffer(name, path))
             new = torch.where(ema == 0, value, self.momentum * ema + (1 - self.momentum) * value)
             ema.copy_(torch.where(frozen, ema, new.to(ema.dtype)))
@@ -113,10 +114,12 @@ class RemovableNorm(LayerNorm):
         centred = x - x.mean(-1, keepdim=True)
         live = (centred.pow(2).mean(-1, keepdim=True) + self.eps).sqrt()  # [batch, pos, 1]
         first = torch.arange(x.shape[-2], device=x.device).unsqueeze(-1) == 0  # [pos, 1]
+        track = self.training and x.shape[-2] > 1
+        means = (live[:, 1:].detach().mean(), live[:, 0].detach().mean()) if track else None
         out = []
         for path in self.paths:
-            if self.training and x.shape[-2] > 1:
-                self._track(path, live.detach())
+            if means is not None:
+                self._track(path, means)
             ema, ema_bos = getattr(self, self.buffer("ema", path)), getattr(self, self.buffer("ema_bos", path))
             fixed = torch.where(first & ~self.bos_removed, ema_bos, ema)
             scale = torch.where(getattr(self, self.buffer("frozen", path)), fixed, live)

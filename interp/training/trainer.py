@@ -237,7 +237,8 @@ class Trainer:
         mine = self.model.state_dict()
         theirs = parent.state_dict()
         unexpected = sorted(set(theirs) - set(mine))
-        missing = sorted(k for k in set(mine) - set(theirs) if k not in dict(self.model.named_buffers()))
+        buffers = {name for name, _ in self.model.named_buffers()}
+        missing = sorted(set(mine) - set(theirs) - buffers)
         shapes = sorted(k for k in set(mine) & set(theirs) if mine[k].shape != theirs[k].shape)
         if unexpected or missing or shapes:
             raise ConfigError(f"init_from={source!r} does not fit this model ({self.model_cfg.n_layers} layers, d_model "

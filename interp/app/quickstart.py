@@ -84,8 +84,8 @@ class Recipe:
 
 
 # cpu: ~11 minutes on a 2-core CPU; gpu: minutes on a GPU; studies (``interp studies``): the larger model that the
-# circuit, SAE and steering studies use, ~65 minutes on a 2-core CPU (6.6-7.3k tokens/s measured over its first 170
-# steps, so ~60 minutes of training; issue 16 allows 90). Any other preset gets the cpu recipe.
+# circuit, SAE and steering studies use, 61 minutes measured on a 2-core CPU (issue 16 allows 90). Any other preset
+# gets the cpu recipe.
 RECIPES = {
     "cpu": Recipe(max_steps=4000, batch_size=32, n_tokens=16_000_000),
     "gpu": Recipe(max_steps=4000, batch_size=64, n_tokens=40_000_000),

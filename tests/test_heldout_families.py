@@ -82,6 +82,23 @@ def test_held_out_families_never_occur_in_the_corpus(corpus: str) -> None:
     assert _clause("{S} thanked").search("Then Mia thanked Tom.") and not _clause("{S} hugged").search("Mia hugs")
 
 
+def test_held_out_families_never_occur_in_the_tasks_mix() -> None:
+    """The studies recipe's corpus ("builtin:tasks": multi-question scenes, lookup items) keeps them out too."""
+    text = "\n".join(generate_text(100_000, seed=0, mix="tasks"))
+    found = {t: _clause(t).search(text) for t in _held_out_frames()}
+    assert not {t: m.group(0) for t, m in found.items() if m}
+    layouts = [layout for family in sp.HELD_OUT_MC_FAMILIES.values() for layout in family]
+    assert [layout for layout in layouts if _item(layout).search(text)] == []
+    assert text.count(sp.TRAIN_MC_LOOKUP_QUESTION.split("{")[0]) > 50  # the lookup items are there
+    import random
+
+    from interp.data.corpus import probes
+
+    scene = probes.colored_objects(random.Random(0), "Tom", "Mia", n_questions=3)
+    _, pairs = probes.color_scene(random.Random(0))
+    assert all(scene.count(obj) >= 2 for _, obj in pairs), scene  # each object in the scene and asked about
+
+
 def _single(tok, answer: str) -> bool:
     return len(tok(answer, add_special_tokens=False)["input_ids"]) == 1
 

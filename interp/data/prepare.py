@@ -43,7 +43,8 @@ class DataConfig:
     out_dir: str = "runs/data"
     """Data directory to write: tokenizer/, train/ and val/ token shards, data_config.json."""
     source: str = "builtin"
-    """Where the text comes from: builtin (the procedural story corpus, endless), a .txt/.md/.jsonl file or a folder
+    """Where the text comes from: builtin (the procedural story corpus, endless; builtin:tasks: its probe mix that
+    trains colored objects and multiple choice harder, corpus.stories.MIXES), a .txt/.md/.jsonl file or a folder
     of them (documents: paragraphs, or the "text" field of each JSON line), or hf:NAME[:SPLIT[:FIELD]] (a Hugging
     Face dataset, streamed; needs the internet)."""
     tokenizer: str = "bpe"

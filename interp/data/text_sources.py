@@ -117,11 +117,16 @@ def _iter_hf(spec: str) -> Iterator[str]:
 
 
 def iter_texts(source: str, seed: int = 0) -> Iterator[str]:
-    """Documents from ``source``: 'builtin', a file, a folder, or 'hf:NAME[:SPLIT[:FIELD]]'."""
-    if source == "builtin":
-        from interp.data.corpus import iter_stories
+    """Documents from ``source``: 'builtin' (or 'builtin:MIX', a probe mix of ``corpus.stories.MIXES``), a file, a
+    folder, or 'hf:NAME[:SPLIT[:FIELD]]'."""
+    if source == "builtin" or source.startswith("builtin:"):
+        from interp.data.corpus.stories import MIXES, iter_stories
 
-        yield from iter_stories(seed)
+        mix = source.partition(":")[2] or "default"
+        if mix not in MIXES:
+            raise TextSourceError(f"Unknown built-in corpus mix {mix!r} in {source!r}; use builtin or one of "
+                                  f"{['builtin:' + m for m in MIXES]}.")
+        yield from iter_stories(seed, mix)
         return
     if source.startswith("hf:"):
         yield from _iter_hf(source[3:])

@@ -78,12 +78,14 @@ def color_scene(rng: random.Random, k: int = 3) -> tuple[str, list[tuple[str, st
     return ", ".join(items[:-1]) + " and " + items[-1], list(zip(colors, objs, strict=True))
 
 
-def colored_objects(rng: random.Random, name: str, other: str) -> str:
+def colored_objects(rng: random.Random, name: str, other: str, n_questions: int = 1) -> str:
+    """A scene of three coloured objects, then ``n_questions`` of them (distinct) asked about and answered."""
     items, pairs = color_scene(rng)
-    color, obj = rng.choice(pairs)
+    asked = [rng.choice(pairs)] if n_questions == 1 else []  # one question: drawn first, as the default corpus was
     scene = rng.choice(sp.COLOR_SCENES).format(items=items, Name=name)
-    question = rng.choice(sp.TRAIN_COLOR_QUESTIONS).format(obj=obj, color=color, Name=name, Other=other)
-    return f"{scene} {question}"
+    questions = [rng.choice(sp.TRAIN_COLOR_QUESTIONS).format(obj=obj, color=color, Name=name, Other=other)
+                 for color, obj in asked or rng.sample(pairs, n_questions)]
+    return " ".join([scene, *questions])
 
 
 def mc_item(rng: random.Random, kind: str) -> tuple[str, str, list[str]]:
@@ -106,9 +108,10 @@ def mc_item(rng: random.Random, kind: str) -> tuple[str, str, list[str]]:
 
 
 def multiple_choice(rng: random.Random, questions: dict[str, str] = sp.TRAIN_MC_QUESTIONS,
-                    layout: tuple[str, str, str] = sp.TRAIN_MC_FORMAT) -> tuple[str, str]:
+                    layout: tuple[str, str, str] = sp.TRAIN_MC_FORMAT, lookup: bool = False) -> tuple[str, str]:
     """('Question: ...\\nA. x\\nB. y\\nC. z\\nAnswer:', 'B') with the answer at a random letter; ``layout``:
-    (frame, option, separator) as in ``splits.TRAIN_MC_FORMAT``."""
+    (frame, option, separator) as in ``splits.TRAIN_MC_FORMAT``. ``lookup``: the question names the answer
+    (``splits.TRAIN_MC_LOOKUP_QUESTION``), so only finding its letter is asked."""
     kind = rng.choice(tuple(questions))
     subject, answer, wrong = mc_item(rng, kind)
     options = [answer, *wrong]
@@ -116,4 +119,5 @@ def multiple_choice(rng: random.Random, questions: dict[str, str] = sp.TRAIN_MC_
     letter = sp.MC_LETTERS[options.index(answer)]
     frame, option, sep = layout
     listed = sep.join(option.format(letter=sp.MC_LETTERS[i], option=opt) for i, opt in enumerate(options))
-    return frame.format(question=questions[kind].format(subject=subject), options=listed), letter
+    question = sp.TRAIN_MC_LOOKUP_QUESTION.format(answer=answer) if lookup else questions[kind].format(subject=subject)
+    return frame.format(question=question, options=listed), letter

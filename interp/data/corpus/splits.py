@@ -166,6 +166,8 @@ EVAL_MC_QUESTIONS = {
     "sound": "What animal makes the sound {subject}?",
     "opposite": "Which word means the opposite of {subject}?",
 }
+# The `tasks` corpus mix also asks items whose question names the answer: only its letter is to be found.
+TRAIN_MC_LOOKUP_QUESTION = "Which option says {answer}?"
 MC_LETTERS = ("A", "B", "C")
 # How an item is laid out: (frame with {question} and {options}, one option with {letter} and {option}, the
 # separator between options). The in-distribution prompts use the first layout; training uses all of them.

@@ -24,6 +24,16 @@ PROBE_MIX = (
     ("ioi", 0.45), ("repeat", 0.04), ("list", 0.05), ("years", 0.03), ("capital", 0.10), ("colors", 0.05),
     ("mc", 0.03), ("give", 0.20),
 )
+# The `tasks` mix (source "builtin:tasks", the studies recipe) trains the lookups behind colored objects and
+# multiple choice harder: a scene is asked about two to three of its objects ("colors_multi"), and half of the
+# multiple-choice items name their answer in the question ("mc_lookup": which letter precedes it), the retrieval
+# step of a real item without the fact recall. At the default mix's 5% / 3% the 4-layer studies model stayed
+# near chance on both (docs/circuit-formation.md).
+TASKS_MIX = (
+    ("ioi", 0.36), ("repeat", 0.04), ("list", 0.05), ("years", 0.03), ("capital", 0.10), ("colors_multi", 0.12),
+    ("mc", 0.06), ("mc_lookup", 0.06), ("give", 0.13),
+)
+MIXES = {"default": PROBE_MIX, "tasks": TASKS_MIX}
 
 
 class _Cast:
@@ -138,9 +148,11 @@ def _probe(rng: random.Random, kind: str, c: _Cast, told: list[str]) -> str:
         return probes.capital(rng, c.hero, c.friend)
     if kind == "colors":
         return probes.colored_objects(rng, c.hero, c.friend)
+    if kind == "colors_multi":
+        return probes.colored_objects(rng, c.hero, c.friend, n_questions=rng.randint(2, 3))
     if kind == "give":
         return _cast_gives(rng, c, told)
-    question, letter = probes.multiple_choice(rng, layout=rng.choice(sp.TRAIN_MC_FORMATS))
+    question, letter = probes.multiple_choice(rng, layout=rng.choice(sp.TRAIN_MC_FORMATS), lookup=kind == "mc_lookup")
     return f"{c.family} asked a question.\n{question} {letter}\n"
 
 
@@ -153,17 +165,18 @@ def _ending(rng: random.Random, c: _Cast) -> str:
     return f"From that day on, {c.hero} was never {rng.choice(('sad', 'scared', 'alone'))} again."
 
 
-_KINDS = tuple(k for k, _ in PROBE_MIX)
-_CUM = [sum(p for _, p in PROBE_MIX[: i + 1]) for i in range(len(PROBE_MIX))]
+def _cumulative(mix: tuple[tuple[str, float], ...]) -> list[tuple[str, float]]:
+    return [(kind, sum(p for _, p in mix[: i + 1])) for i, (kind, _) in enumerate(mix)]
 
 
-def story(rng: random.Random) -> str:
-    """One story of 6-12 sentences."""
+def story(rng: random.Random, mix: str = "default") -> str:
+    """One story of 6-12 sentences, its probe sentences drawn from ``MIXES[mix]``."""
     c = _Cast(rng)
     parts = [_opening(rng, c)]
+    cumulative = _cumulative(MIXES[mix])
     for _ in range(rng.randint(4, 10)):
         r = rng.random()
-        for kind, cum in zip(_KINDS, _CUM, strict=True):
+        for kind, cum in cumulative:
             if r < cum:
                 parts.append(_probe(rng, kind, c, parts))
                 break
@@ -173,17 +186,19 @@ def story(rng: random.Random) -> str:
     return " ".join(parts).replace("\n ", "\n")
 
 
-def iter_stories(seed: int = 0) -> Iterator[str]:
-    """An endless, deterministic stream of stories for ``seed``."""
+def iter_stories(seed: int = 0, mix: str = "default") -> Iterator[str]:
+    """An endless, deterministic stream of stories for ``seed`` with the probe mix ``mix`` (``MIXES``)."""
+    if mix not in MIXES:
+        raise ValueError(f"Unknown corpus mix {mix!r}; choose one of {sorted(MIXES)}.")
     rng = random.Random(seed)
     while True:
-        yield story(rng)
+        yield story(rng, mix)
 
 
-def generate_text(n_words: int, seed: int = 0) -> list[str]:
+def generate_text(n_words: int, seed: int = 0, mix: str = "default") -> list[str]:
     """Stories until about ``n_words`` words (whitespace-separated) in total."""
     out, words = [], 0
-    for s in iter_stories(seed):
+    for s in iter_stories(seed, mix):
         out.append(s)
         words += s.count(" ") + 1
         if words >= n_words:

@@ -131,6 +131,24 @@ class RunLayout(Layout):
                           "directory to one of these places, or pass its path explicitly (--data-dir).")
 
 
+class LNRemovalLayout(RunLayout):
+    """The output of ``interp remove-ln``: a run directory holding the LayerNorm-free model (its checkpoint,
+    ``model_config.json``, ``eval.json``), beside the fine-tuning that produced it and its comparison.
+
+        OUT/  checkpoints/  model_config.json  run_info.json  tokenizer/  eval.json  ln_removal.json  report.html
+              removal/            the fine-tuning run with removable norms (checkpoints, metrics.jsonl, --resume)
+              baseline_ln_kept/   the same fine-tuning with LayerNorm kept (the fair comparison)
+              parent/  data/      an imported Hugging Face parent and its text (--text-source), when given one
+    """
+
+    summary = property(lambda self: self.root / "ln_removal.json")
+    report = property(lambda self: self.root / "report.html")
+    removal = property(lambda self: RunLayout(self.root / "removal"))
+    baseline = property(lambda self: RunLayout(self.root / "baseline_ln_kept"))
+    parent = property(lambda self: RunLayout(self.root / "parent"))
+    data = property(lambda self: DataLayout(self.root / "data"))
+
+
 class CheckpointLayout(Layout):
     """One checkpoint directory (``checkpoints/step_000500``) written by the trainer or ``interp import``."""
 

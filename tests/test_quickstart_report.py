@@ -21,7 +21,7 @@ DRILLS = (10, 20)
 @pytest.fixture(scope="module")
 def drilled_run(tiny_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """A tiny run with copy drills in steps 10-19, evaluated on a few prompts (about half a minute)."""
-    from interp.app.evaluate_run import evaluate_run
+    from interp.tasks.evaluate_run import evaluate_run
     from interp.training.trainer import train
     from tests.fixtures.runs import tiny_train_config
 

@@ -33,7 +33,7 @@ def moved_run(tiny_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_moved_run_finds_its_data_from_any_directory(moved_run: Path, tmp_path: Path) -> None:
     import interp
-    from interp.app.evaluate_run import evaluate_run
+    from interp.tasks.evaluate_run import evaluate_run
 
     assert RunLayout(moved_run).data_dir().resolve() == (tmp_path / "b" / "data").resolve()
     assert run_data(moved_run, "val").n_tokens > 0
@@ -97,7 +97,7 @@ def test_dangling_latest_resumes_from_newest_complete_checkpoint(tiny_data_dir: 
 
 
 def test_eval_of_a_subset_merges_into_eval_json(tiny_run_dir: Path, tmp_path: Path) -> None:
-    from interp.app.evaluate_run import evaluate_run
+    from interp.tasks.evaluate_run import evaluate_run
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run_dir, run)

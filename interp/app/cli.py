@@ -31,6 +31,7 @@ BUILTIN: dict[str, str] = {
     "cache": "interp.app.commands.cache:register",
     "analyze": "interp.app.commands.analyze:register",
     "lens": "interp.app.commands.lens:register",
+    "remove-ln": "interp.app.commands.remove_ln:register",
 }
 
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pandas as pd
 
-from interp.app.report import samples_html, table_html, write_report
 from interp.io import read_json
 from interp.layout import RunLayout
 from interp.models.config import ModelConfig
 from interp.plots import loss_curve, read_metrics
+from interp.report import samples_html, table_html, write_report
 from interp.tasks.suite import scores_frame
 
 # (task, metric, target) shown as pass/below in the report; the rest is reported as measured. The IOI and

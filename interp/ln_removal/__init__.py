@@ -1,15 +1,19 @@
 """LayerNorm removal by fine-tuning (Heimersheim 2024; Baroni et al. 2025): each norm's per-token scale is replaced,
 site by site on a schedule, by a fixed one, and the fixed scales are then folded into the weights.
 
->>> to_removable(gpt); apply_schedule(gpt, removal_events(gpt.cfg.n_layers, SCHEDULES["fast"]), step)
->>> ln_free = finalize(gpt)   # norm "fixed" everywhere: to_hooked gives a normalization_type=None model
+>>> result = remove_ln(LNRemovalConfig(run_dir="runs/quickstart/model"))   # = interp remove-ln runs/quickstart/model
+>>> interp.load(result.out)    # HookedTransformer, normalization_type=None: DLA sums to the logits exactly
+>>> result.table()             # validation loss and probe scores: parent, LN kept, LN-free
 
-With the trainer: ``train(TrainConfig(..., model_overrides={"norm": "removable"}, init_from=PARENT_RUN),
-before_step=lambda t: apply_schedule(t.model, events, t.step))``, then ``finalize`` the result
-(tests/test_ln_removal.py; the ``interp remove-ln`` command is still to come).
+The pieces, for other loops: ``to_removable(gpt)``, ``apply_schedule(gpt, removal_events(n_layers, SCHEDULES["fast"]),
+step)`` and ``finalize(gpt)`` (norm ``fixed`` everywhere: ``to_hooked`` folds it into a normalization-free model).
 """
 
+from interp.ln_removal.compare import comparison_frame, dla_check
+from interp.ln_removal.config import LNRemovalConfig
 from interp.ln_removal.finalize import finalize, to_removable
+from interp.ln_removal.run import LNRemovalResult, plan_removal, remove_ln
 from interp.ln_removal.schedule import SCHEDULES, RemovalEvent, Schedule, apply_schedule, removal_events
 
-__all__ = ["SCHEDULES", "RemovalEvent", "Schedule", "apply_schedule", "finalize", "removal_events", "to_removable"]
+__all__ = ["SCHEDULES", "LNRemovalConfig", "LNRemovalResult", "RemovalEvent", "Schedule", "apply_schedule",
+           "comparison_frame", "dla_check", "finalize", "plan_removal", "remove_ln", "removal_events", "to_removable"]

@@ -5,7 +5,8 @@
   ``normalization_type=None`` TL models with the fixed scales folded into the next weights (exact: a fixed-scale
   norm is linear).
 - ``from_hooked(model)`` -> ``GPT`` for GPT-2-style TL models (LayerNorm, learned positions).
-- ``export_hf(gpt, tokenizer, out_dir)`` writes a directory ``GPT2LMHeadModel.from_pretrained`` loads;
+- ``export_hf(gpt, tokenizer, out_dir)`` writes a directory ``GPT2LMHeadModel.from_pretrained`` loads (a
+  LayerNorm-free model's fixed norms as near-identity LayerNorms, as the removal anchors export);
   ``import_hf(path_or_model)`` reads one back.
 
 >>> hooked = to_hooked(gpt, tokenizer)
@@ -183,6 +184,37 @@ def _hf_key_pairs(n_layers: int) -> list[tuple[str, str, bool]]:
     return pairs
 
 
+_NEAR_IDENTITY_EPS = 1e12
+_NEAR_IDENTITY_GAIN = 1e6  # sqrt(_NEAR_IDENTITY_EPS): LayerNorm's 1/sqrt(var + eps) becomes 1/1e6, then undone
+
+
+@torch.no_grad()
+def _fixed_as_layernorm(gpt: GPT) -> dict[str, Tensor]:
+    """The state dict of a LayerNorm GPT-2 computing a fixed-norm model's function, for HF export.
+
+    With eps = 1e12 LayerNorm divides by sqrt(var + 1e12) = 1e6 (to float precision for any residual scale below
+    ~1e3), so weight * 1e6 / scale makes it the fixed norm (as the LayerNorm-removal anchors export). ``ln1``'s
+    query/key scale differs from its value scale while HF has one ``ln_1``: it takes the value scale, and the
+    query/key rows of ``c_attn`` absorb the ratio r = scale_v / scale_qk (x_qk = r (x_v - b) + b).
+    """
+    sd = {k: v.clone() for k, v in gpt.state_dict().items()}
+    D = gpt.cfg.d_model
+    for name, module in gpt.named_modules():
+        if getattr(module, "kind", None) != "fixed":
+            continue
+        scale = module.scale_v if hasattr(module, "scale_v") else module.scale
+        sd[f"{name}.weight"] = module.weight * _NEAR_IDENTITY_GAIN / scale
+        if hasattr(module, "scale_qk"):
+            attn = name.rsplit(".", 1)[0] + ".attn.c_attn"
+            W, b = sd[f"{attn}.weight"], sd[f"{attn}.bias"]  # [3D, D], [3D]: rows q, k, v
+            r = module.scale_v / module.scale_qk
+            b[: 2 * D] += (1 - r) * (W[: 2 * D] @ module.bias)
+            W[: 2 * D] *= r
+        del sd[name + (".scale_qk" if hasattr(module, "scale_qk") else ".scale")]
+        sd.pop(f"{name}.scale_v", None)
+    return sd
+
+
 def export_hf(gpt: GPT, out_dir: str | Path, tokenizer: PreTrainedTokenizerBase | None = None,
               overwrite: bool = False) -> Path:
     """Write a Hugging Face GPT-2 directory (config.json, model.safetensors, tokenizer files), all at once: it is
@@ -195,21 +227,23 @@ def export_hf(gpt: GPT, out_dir: str | Path, tokenizer: PreTrainedTokenizerBase 
                           "overwrite=True (--overwrite) to replace it.")
 
     cfg = gpt.cfg
-    if cfg.all_norm_kinds() != {"layernorm"}:
+    kinds = cfg.all_norm_kinds()
+    if kinds not in ({"layernorm"}, {"fixed"}):
         raise ConfigError("Hugging Face GPT-2 has LayerNorm at every site; this model has "
-                          f"{sorted(cfg.all_norm_kinds())}. Export a LayerNorm model, or use to_hooked().")
+                          f"{sorted(kinds)}. Export a LayerNorm model or a finished LayerNorm removal (norm 'fixed' "
+                          "everywhere), or use to_hooked().")
     if cfg.act_fn != "gelu_new":
         raise ConfigError(f"Hugging Face GPT-2 export expects act_fn 'gelu_new', got {cfg.act_fn!r}.")
     eos = tokenizer.eos_token_id if tokenizer is not None and tokenizer.eos_token_id is not None else cfg.d_vocab - 1
     hf_cfg = GPT2Config(
         vocab_size=cfg.d_vocab, n_positions=cfg.n_ctx, n_embd=cfg.d_model, n_layer=cfg.n_layers,
         n_head=cfg.n_heads, n_inner=cfg.d_mlp, activation_function="gelu_new",
-        layer_norm_epsilon=cfg.layer_norm_eps, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        layer_norm_epsilon=cfg.layer_norm_eps if kinds == {"layernorm"} else _NEAR_IDENTITY_EPS, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
         tie_word_embeddings=cfg.tie_embeddings, bos_token_id=eos, eos_token_id=eos,
     )
     hf_cfg.n_ctx = cfg.n_ctx  # transformers 5 drops it; TransformerLens' config reader needs it
     hf = GPT2LMHeadModel(hf_cfg)
-    ours = gpt.state_dict()
+    ours = gpt.state_dict() if kinds == {"layernorm"} else _fixed_as_layernorm(gpt)
     sd = {theirs: (ours[o].T if t else ours[o]).contiguous().clone() for o, theirs, t in _hf_key_pairs(cfg.n_layers)}
     sd["lm_head.weight"] = ours["lm_head.weight"].clone()
     missing, unexpected = hf.load_state_dict(sd, strict=False)

@@ -81,6 +81,10 @@ class RemovableNorm(LayerNorm):
     batches before the freeze, positions 1.. only. Position 0 (BOS, whose scale is far from the rest) has its own
     average ``ema_bos_*`` until ``bos_removed``. All state is in buffers, so a checkpoint resumes it; with nothing
     frozen the output equals ``LayerNorm``'s. Returns ``(x_qk, x_v)`` at ``ln1``.
+
+    While training, ``scale_spread`` holds this batch's mean of (live scale / average - 1)^2 over positions 1..
+    (with gradient): how far the tokens' scales are from the one a frozen norm will use. LayerNorm removal's
+    optional auxiliary loss is a weight times ``ln_f``'s (the anchors' loss on the residual scale before ``ln_f``).
     """
 
     kind = "removable"
@@ -94,6 +98,7 @@ class RemovableNorm(LayerNorm):
             self.register_buffer(self.buffer("ema_bos", path), torch.zeros(()))
             self.register_buffer(self.buffer("frozen", path), torch.zeros((), dtype=torch.bool))
         self.register_buffer("bos_removed", torch.zeros((), dtype=torch.bool))
+        self.scale_spread: Tensor | None = None
 
     @staticmethod
     def buffer(name: str, path: str) -> str:
@@ -116,6 +121,10 @@ class RemovableNorm(LayerNorm):
         first = torch.arange(x.shape[-2], device=x.device).unsqueeze(-1) == 0  # [pos, 1]
         track = self.training and x.shape[-2] > 1
         means = (live[:, 1:].detach().mean(), live[:, 0].detach().mean()) if track else None
+        if track:
+            ref = getattr(self, self.buffer("ema", self.paths[-1]))
+            ref = torch.where(ref == 0, means[0], ref)
+            self.scale_spread = (live[:, 1:] / ref - 1).pow(2).mean()
         out = []
         for path in self.paths:
             if means is not None:

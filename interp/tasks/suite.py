@@ -1,7 +1,7 @@
 """Probe-task scores of any ``HookedTransformer``: IOI, induction, greater-than, capitals, colored objects,
 multiple choice, and IOI, capitals, colored objects and multiple choice on held-out phrasing families
 (``*_heldout_family``: the headline numbers).
-(``interp.app.evaluate_run`` adds validation loss and writes a run's ``eval.json``.)
+(``interp.tasks.evaluate_run`` adds validation loss and writes a run's ``eval.json``.)
 
 >>> scores = score_tasks(model, n_prompts=200)
 >>> scores["ioi"]["accuracy"], scores["induction"]["induction_gain"]

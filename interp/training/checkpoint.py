@@ -78,6 +78,21 @@ def save_checkpoint(run_dir: str | Path, model: GPT, optimizer: torch.optim.Opti
     return root / name
 
 
+def write_model_run(out_dir: str | Path, model: GPT, tokenizer: Any = None, state: dict[str, Any] | None = None,
+                    step: int = 0) -> Path:
+    """A run directory holding one model and no training (``interp import``, the output of LayerNorm removal):
+    a checkpoint, ``model_config.json`` and, when given, the tokenizer; ``interp.load`` and ``interp eval`` read
+    it. ``state`` goes into the checkpoint's trainer state (where the model came from)."""
+    from interp.data.tokenizer import save_tokenizer
+
+    run = RunLayout(out_dir)
+    save_checkpoint(run.root, model, None, step=step, state={"tokens_seen": 0, **(state or {})})
+    atomic_write_json(run.model_config, model.cfg.to_dict())
+    if tokenizer is not None and not run.tokenizer.exists():
+        save_tokenizer(tokenizer, run.tokenizer)
+    return run.root
+
+
 def verify_checkpoint_file(ckpt: Path, filename: str) -> None:
     """Compare a checkpoint file with the sha256 recorded when it was written (checkpoints written before hashes
     were recorded pass unchecked)."""

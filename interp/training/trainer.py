@@ -183,12 +183,17 @@ def _resume_point(run: RunLayout) -> Path | None:
 class Trainer:
     """One training run. ``before_step(trainer)``, if given, runs before every optimizer step (``trainer.step``
     is the number of steps done): the extension point for schedules that change the model while it trains
-    (``interp.ln_removal`` freezes norms with it); it must be deterministic in the step, so a resumed run matches."""
+    (``interp.ln_removal`` freezes norms with it); it must be deterministic in the step, so a resumed run matches.
+    ``extra_loss(model)``, if given, runs after each forward pass and its value (or None) is added to the loss that
+    is differentiated; ``loss`` in metrics.jsonl stays the language-model loss (LayerNorm removal's auxiliary loss
+    on the residual scale uses it)."""
 
-    def __init__(self, cfg: TrainConfig, before_step: Callable[[Trainer], None] | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, before_step: Callable[[Trainer], None] | None = None,
+                 extra_loss: Callable[[torch.nn.Module], torch.Tensor | None] | None = None) -> None:
         cfg.validate()
         self.cfg = cfg
         self.before_step = before_step
+        self.extra_loss = extra_loss
         device = resolve_device(cfg.device)
         self.dist: DistInfo = setup_distributed(device.type)
         if device.type == "cuda" and device.index is None and self.dist.enabled:
@@ -301,7 +306,8 @@ class Trainer:
             sync = micro == cfg.grad_accum - 1 or not self.dist.enabled
             with (contextlib.nullcontext() if sync else self.ddp.no_sync()), self._autocast():
                 _, loss = self.ddp(batch[:, :-1], targets=targets, check=False)
-                (loss / cfg.grad_accum).backward()
+                extra = self.extra_loss(self.model) if self.extra_loss is not None else None
+                ((loss if extra is None else loss + extra) / cfg.grad_accum).backward()
             loss_sum += loss.detach()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or float("inf"))
         stats = torch.stack([loss_sum / cfg.grad_accum, grad_norm.float()])
@@ -380,9 +386,10 @@ class Trainer:
         return TrainResult(self.layout.root, self.step, loss_val, val_loss, tps, time.perf_counter() - t_start)
 
 
-def train(cfg: TrainConfig, before_step: Callable[[Trainer], None] | None = None) -> TrainResult:
+def train(cfg: TrainConfig, before_step: Callable[[Trainer], None] | None = None,
+          extra_loss: Callable[[torch.nn.Module], torch.Tensor | None] | None = None) -> TrainResult:
     """Train (or resume) the run described by ``cfg``; see ``TrainConfig`` for every option (and ``Trainer`` for
-    ``before_step``).
+    ``before_step`` and ``extra_loss``).
 
     The run directory is locked while it is written (by the main process of a ``torchrun`` job): a second
     training into the same directory stops at once instead of mixing two runs' files.
@@ -392,7 +399,7 @@ def train(cfg: TrainConfig, before_step: Callable[[Trainer], None] | None = None
     main_process = int(os.environ.get("RANK", "0")) == 0
     run = RunLayout(cfg.out_dir)
     with dir_lock(run.lock, f"run {run.root}") if main_process else contextlib.nullcontext():
-        trainer = Trainer(cfg, before_step)
+        trainer = Trainer(cfg, before_step, extra_loss)
         try:
             return trainer.run()
         finally:

@@ -21,9 +21,9 @@ from interp.analysis.attribution import Attribution, plot_head_attribution
 from interp.analysis.heads import plot_head_scores
 from interp.analysis.lens import plot_logit_lens
 from interp.app.analyze.pairs import PromptPairs
-from interp.app.report import table_html, write_report
 from interp.models.tl import HookedTransformer
 from interp.plots import LAYER_ORDER, heatmap
+from interp.report import table_html, write_report
 
 N_PATTERNS = 3  # attention patterns shown: the top heads by importance
 HEADS_SORTED_BY = "importance"

@@ -20,9 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from interp.app.evaluate_run import evaluate_run
     from interp.app.messages import command, format_table, print_done
     from interp.layout import RunLayout
+    from interp.tasks.evaluate_run import evaluate_run
 
     tasks = args.tasks.split(",") if args.tasks else None
     results = evaluate_run(args.run_dir, n_prompts=args.n_prompts, seed=args.seed, tasks=tasks, device=args.device)

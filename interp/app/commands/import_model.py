@@ -19,12 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def import_to_run_dir(out: Path, hf: str | None = None, tl_name: str | None = None) -> Path:
-    from interp.data.tokenizer import load_tokenizer, save_tokenizer
+    from interp.data.tokenizer import load_tokenizer
     from interp.errors import RunDirError
-    from interp.io import atomic_write_json
-    from interp.layout import RunLayout
     from interp.models.convert import from_hooked, hooked_from_pretrained_name, import_hf
-    from interp.training.checkpoint import save_checkpoint
+    from interp.training.checkpoint import write_model_run
 
     if out.exists() and any(out.iterdir()):
         raise RunDirError(f"{out} is not empty; choose a new --out-dir.")
@@ -34,12 +32,7 @@ def import_to_run_dir(out: Path, hf: str | None = None, tl_name: str | None = No
     else:
         hooked = hooked_from_pretrained_name(tl_name or "")
         gpt, tokenizer = from_hooked(hooked), hooked.tokenizer
-    save_checkpoint(out, gpt, None, step=0, state={"imported_from": hf or f"transformer_lens:{tl_name}",
-                                                   "tokens_seen": 0})
-    atomic_write_json(RunLayout(out).model_config, gpt.cfg.to_dict())
-    if tokenizer is not None:
-        save_tokenizer(tokenizer, RunLayout(out).tokenizer)
-    return out
+    return write_model_run(out, gpt, tokenizer, state={"imported_from": hf or f"transformer_lens:{tl_name}"})
 
 
 def run(args: argparse.Namespace) -> int:

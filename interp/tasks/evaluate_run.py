@@ -19,15 +19,14 @@ from interp.layout import DataLayout, RunLayout
 from interp.training.validation import validation_loss
 
 
-def evaluate_run(
+def score_run(
     run_dir: str | Path, n_prompts: int = 200, seed: int = 0, tasks: list[str] | None = None,
     val_tokens: int = 200_000, device: str | None = None, data_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a run directory and merge the results into ``RUN_DIR/eval.json``; returns the whole file.
+    """A run's validation loss and task scores, written nowhere (``evaluate_run`` merges them into ``eval.json``).
 
-    Results already in ``eval.json`` that this call does not recompute (other tasks, or the validation loss when
-    the data is not found) are kept, each with its own entry in ``meta["entries"]`` saying which checkpoint,
-    prompt count and seed produced it, so a subset evaluation never drops earlier results.
+    ``meta`` says which checkpoint was scored. The validation loss is left out, with a warning, when the run's data
+    is not found and no ``data_dir`` is given.
     """
     from interp.models.convert import to_hooked
     from interp.models.loading import load_gpt_and_tokenizer
@@ -36,9 +35,7 @@ def evaluate_run(
 
     run = RunLayout(run_dir)
     device = str(resolve_device(device))
-    t0 = time.time()
     gpt, tokenizer = load_gpt_and_tokenizer(run.root, device="cpu")
-    checkpoint = resolve_checkpoint(run.root).name
     results: dict[str, Any] = {}
     try:
         data = Path(data_dir) if data_dir is not None else run.data_dir()
@@ -48,6 +45,24 @@ def evaluate_run(
         warnings.warn(f"validation loss not computed: {err}", stacklevel=2)
     hooked = to_hooked(gpt.cpu(), tokenizer, device=device)
     results.update(score_tasks(hooked, n_prompts=n_prompts, seed=seed, tasks=tasks))
+    return {**results, "meta": {"checkpoint": resolve_checkpoint(run.root).name}}
+
+
+def evaluate_run(
+    run_dir: str | Path, n_prompts: int = 200, seed: int = 0, tasks: list[str] | None = None,
+    val_tokens: int = 200_000, device: str | None = None, data_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Evaluate a run directory (``score_run``) and merge the results into ``RUN_DIR/eval.json``; returns the
+    whole file.
+
+    Results already in ``eval.json`` that this call does not recompute (other tasks, or the validation loss when
+    the data is not found) are kept, each with its own entry in ``meta["entries"]`` saying which checkpoint,
+    prompt count and seed produced it, so a subset evaluation never drops earlier results.
+    """
+    run = RunLayout(run_dir)
+    t0 = time.time()
+    results = score_run(run_dir, n_prompts, seed, tasks, val_tokens, device, data_dir)
+    checkpoint = results.pop("meta")["checkpoint"]
     entry = {"checkpoint": checkpoint, "n_prompts": n_prompts, "seed": seed, "git_commit": git_commit(),
              "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
     merged = _merge(read_json(run.eval) if run.eval.exists() else {}, results, entry)

@@ -92,46 +92,42 @@ def _unit(direction: Tensor) -> Tensor:
     return direction / norm if norm > 0 else direction
 
 
-@register_intervention
 @dataclass
-class Add(Intervention):
-    """``act + strength * direction`` (activation addition, DiffMean, ActAdd, a probe or an SAE decoder direction).
-    The direction is used as given: its norm is part of the strength's unit."""
+class DirectionIntervention(Intervention):
+    """An edit along one direction of the activation's width (``Add``, ``Ablate``)."""
 
     hook: str
     direction: Tensor
     strength: float = 1.0
     positions: str = "all"
+
+    def width(self) -> int:
+        return int(self.direction.shape[-1])
+
+    def tensors(self) -> dict[str, Tensor]:
+        return {"direction": self.direction}
+
+
+@register_intervention
+@dataclass
+class Add(DirectionIntervention):
+    """``act + strength * direction`` (activation addition, DiffMean, ActAdd, a probe or an SAE decoder direction).
+    The direction is used as given: its norm is part of the strength's unit."""
+
     kind: ClassVar[str] = "add"
 
     def edit(self, act: Tensor) -> Tensor:
         return act + self.strength * self.direction.to(act.device, act.dtype)
 
-    def width(self) -> int:
-        return int(self.direction.shape[-1])
-
-    def tensors(self) -> dict[str, Tensor]:
-        return {"direction": self.direction}
-
 
 @register_intervention
 @dataclass
-class Ablate(Intervention):
+class Ablate(DirectionIntervention):
     """Directional ablation: ``act - strength * (act . d) d`` with ``d`` the unit direction (strength 1 removes the
     component entirely; Arditi et al. 2024 remove refusal this way)."""
 
-    hook: str
-    direction: Tensor
-    strength: float = 1.0
-    positions: str = "all"
     kind: ClassVar[str] = "ablate"
 
     def edit(self, act: Tensor) -> Tensor:
         d = _unit(self.direction.to(act.device, act.dtype))
         return act - self.strength * (act @ d)[..., None] * d
-
-    def width(self) -> int:
-        return int(self.direction.shape[-1])
-
-    def tensors(self) -> dict[str, Tensor]:
-        return {"direction": self.direction}

@@ -65,9 +65,10 @@ def write_removal_report(out: LNRemovalLayout, summary: dict[str, Any]) -> Path:
         if "LN-free - LN kept" in val:
             parts[-1] += f", {val['LN-free - LN kept']:+.3f} against the same fine-tune with LayerNorm kept"
         parts[-1] += ")"
-    if "ioi accuracy" in frame.index:
-        parts.append(f"IOI accuracy {frame.loc['ioi accuracy', 'parent']:.3f} -> "
-                     f"{frame.loc['ioi accuracy', 'LN-free']:.3f}")
+    for metric, name in (("ioi_heldout_family accuracy", "IOI on held-out phrasing families"),
+                         ("ioi accuracy", "IOI in distribution"), ("induction induction_gain", "induction gain")):
+        if metric in frame.index:
+            parts.append(f"{name} {frame.loc[metric, 'parent']:.3f} -> {frame.loc[metric, 'LN-free']:.3f}")
     fraction = summary.get("step_fraction")
     steps = f"{summary['removal_steps']} fine-tuning steps" + (f" ({fraction:.1%} of the parent's)" if fraction else "")
     intro = (f"<p class='summary'>LayerNorm removed from <code>{html.escape(summary['parent'])}</code> with the "

@@ -50,10 +50,13 @@ class LNRemovalConfig:
     0: no auxiliary loss."""
     copy_drill_frac: float = -1.0
     """Share of each batch's rows that are copy drills (random tokens, then their repeat: interp.training.copy_drills)
-    in the fine-tune's first three quarters, so the fixed scales also fit random-token inputs (where induction is
-    measured); the last quarter is plain text again, as in the parent's recipe. -1: the parent's share averaged over
-    its training (its drill share x the fraction of its steps that drilled; 0 for a parent trained without
-    drills); 0: none. Without drills the quickstart model's induction gain fell from 3.25 to 0.96."""
+    in the fine-tune's first copy_drill_until of steps, so the fixed scales also fit random-token inputs (where
+    induction is measured); the rest is plain text again, as in the parent's recipe. -1: the parent's share
+    averaged over its training (its drill share x the fraction of its steps that drilled; 0 for a parent trained
+    without drills); 0: none. Without drills the quickstart model's induction gain fell from 3.25 to 0.96."""
+    copy_drill_until: float = 0.75
+    """Share of the fine-tune's steps, from the start, that mix in copy drills (the rest is plain text, so the
+    model's predictions on text settle back), in (0, 1]."""
     baseline: bool = True
     """Also fine-tune a copy with LayerNorm kept, same steps and data, into OUT/baseline_ln_kept, so the report
     separates what removal costs from what fine-tuning changes (as Baroni et al. report). --no-baseline: skip it."""
@@ -84,6 +87,8 @@ class LNRemovalConfig:
                 raise ConfigError(f"{name} must be >= 0 (0 picks the default), got {getattr(self, name)}.")
         if not (self.copy_drill_frac == -1 or 0 <= self.copy_drill_frac < 1):
             raise ConfigError(f"copy_drill_frac must lie in [0, 1) (or -1: the parent's), got {self.copy_drill_frac}.")
+        if not 0 < self.copy_drill_until <= 1:
+            raise ConfigError(f"copy_drill_until must lie in (0, 1], got {self.copy_drill_until}.")
         if self.n_prompts <= 0 or self.text_tokens <= 0:
             raise ConfigError("n_prompts and text_tokens must be positive.")
         if self.resume and self.overwrite:

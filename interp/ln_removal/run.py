@@ -178,7 +178,7 @@ def plan_removal(cfg: LNRemovalConfig) -> Plan:
             parent_train.get("weight_decay", 0.1)), val_interval=max(1, max_steps // 10),
         val_tokens=int(parent_train.get("val_tokens", 100_000)),
         copy_drill_frac=_mean_drill_share(parent_train) if cfg.copy_drill_frac < 0 else cfg.copy_drill_frac,
-        copy_drill_stop=max(1, max_steps * 3 // 4),
+        copy_drill_stop=max(1, round(max_steps * cfg.copy_drill_until)),
         ckpt_interval=max(1, max_steps // 5), init_from=str(parent.root), seed=cfg.seed, device=cfg.device,
         resume=cfg.resume, progress=cfg.progress,
     )

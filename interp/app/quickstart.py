@@ -81,7 +81,7 @@ class Recipe:
     max_steps: int
     batch_size: int
     n_tokens: int
-    source: str = "builtin"  # the corpus: interp.data.text_sources ("builtin:tasks" trains the choice tasks harder)
+    source: str = "builtin"  # the corpus: interp.data.text_sources
 
 
 # cpu: ~11 minutes on a 2-core CPU; gpu: minutes on a GPU; studies (``interp studies``): the larger model that the
@@ -90,7 +90,7 @@ class Recipe:
 RECIPES = {
     "cpu": Recipe(max_steps=4000, batch_size=32, n_tokens=16_000_000),
     "gpu": Recipe(max_steps=4000, batch_size=64, n_tokens=40_000_000),
-    "studies": Recipe(max_steps=6000, batch_size=32, n_tokens=25_000_000, source="builtin:tasks"),
+    "studies": Recipe(max_steps=6000, batch_size=32, n_tokens=25_000_000),
 }
 
 

@@ -81,7 +81,6 @@ class Recipe:
     max_steps: int
     batch_size: int
     n_tokens: int
-    source: str = "builtin"  # the corpus: interp.data.text_sources
 
 
 # cpu: ~11 minutes on a 2-core CPU; gpu: minutes on a GPU; studies (``interp studies``): the larger model that the
@@ -113,17 +112,16 @@ def _resolved(cfg: QuickstartConfig) -> dict[str, Any]:
         "max_steps": (steps := cfg.max_steps or recipe.max_steps),
         "batch_size": cfg.batch_size or recipe.batch_size,
         "n_tokens": cfg.n_tokens or recipe.n_tokens,
-        "source": recipe.source,
         "copy_drill_start": cfg.copy_drill_start if cfg.copy_drill_start >= 0 else steps * 5 // 8,
         "copy_drill_stop": cfg.copy_drill_stop if cfg.copy_drill_stop >= 0 else steps * 13 // 16,
     }
 
 
-def _prepare(cfg: QuickstartConfig, data_dir: Path, n_tokens: int, source: str) -> None:
+def _prepare(cfg: QuickstartConfig, data_dir: Path, n_tokens: int) -> None:
     from interp.data.prepare import DataConfig, prepare_data
 
     # The quickstart owns its data directory: it regenerates it (atomically) when the settings differ.
-    data_cfg = DataConfig(out_dir=str(data_dir), source=source, n_tokens=n_tokens, seed=cfg.seed, overwrite=True)
+    data_cfg = DataConfig(out_dir=str(data_dir), n_tokens=n_tokens, seed=cfg.seed, overwrite=True)
     saved = DataLayout(data_dir).config
     same = {k: v for k, v in data_cfg.__dict__.items() if k != "overwrite"}
     if saved.exists() and {k: v for k, v in read_json(saved)["config"].items() if k != "overwrite"} == same:
@@ -162,7 +160,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
         raise ConfigError(f"Unknown preset {r['preset']!r}; choose auto or one of {sorted(PRESETS)}.")
     layout = QuickstartLayout(out)
     data_dir, run_dir = layout.data.root, layout.model.root  # data beside the model
-    _prepare(cfg, data_dir, r["n_tokens"], r["source"])
+    _prepare(cfg, data_dir, r["n_tokens"])
     print(f"[2/4] training the '{r['preset']}' preset for {r['max_steps']} steps of {r['batch_size']} sequences")
     train(TrainConfig(
         preset=r["preset"], data_dir=str(data_dir), out_dir=str(run_dir), batch_size=r["batch_size"],

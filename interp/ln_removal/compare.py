@@ -41,6 +41,20 @@ def comparison_frame(summary: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
+def ioi_batch(model, n: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(tokens [b, pos], io [b], s [b])``: up to ``n`` IOI prompts of the most common token length (so they stack
+    into one batch without padding), with the indirect object's and the subject's first tokens."""
+    from interp.tasks.ioi import ioi_prompts
+    from interp.tasks.scoring import encode, first_token_id
+
+    data = ioi_prompts(4 * n, seed)
+    seqs = [encode(model, p) for p in data.prompts]
+    length = Counter(len(s) for s in seqs).most_common(1)[0][0]
+    keep = [i for i, s in enumerate(seqs) if len(s) == length][:n]
+    return (torch.tensor([seqs[i] for i in keep]), torch.tensor([first_token_id(model, data.io[i]) for i in keep]),
+            torch.tensor([first_token_id(model, data.s[i]) for i in keep]))
+
+
 @torch.no_grad()
 def dla_check(parent_run: str | Path, ln_free_run: str | Path, n: int = 64, seed: int = 0) -> dict[str, Any]:
     """Direct logit attribution of IOI's logit difference (IO - S) on the parent and on the LN-free model.
@@ -53,21 +67,13 @@ def dla_check(parent_run: str | Path, ln_free_run: str | Path, n: int = 64, seed
     """
     from interp.analysis.attribution import direct_logit_attribution
     from interp.models.loading import load
-    from interp.tasks.ioi import ioi_prompts
-    from interp.tasks.scoring import encode, first_token_id
 
     out: dict[str, Any] = {}
     for key, run in (("parent", parent_run), ("ln_free", ln_free_run)):
         model = load(run, device="cpu")
-        data = ioi_prompts(4 * n, seed)
-        seqs = [encode(model, p) for p in data.prompts]
-        length = Counter(len(s) for s in seqs).most_common(1)[0][0]
-        keep = [i for i, s in enumerate(seqs) if len(s) == length][:n]
-        tokens = torch.tensor([seqs[i] for i in keep])
-        io = torch.tensor([first_token_id(model, data.io[i]) for i in keep])
-        s = torch.tensor([first_token_id(model, data.s[i]) for i in keep])
+        tokens, io, s = ioi_batch(model, n, seed)
         exact = direct_logit_attribution(model, tokens, io, s)
-        row = {"n_prompts": len(keep), "mean_logit_diff": float(exact.target.mean()), "error": exact.error}
+        row = {"n_prompts": len(tokens), "mean_logit_diff": float(exact.target.mean()), "error": exact.error}
         if model.cfg.normalization_type is not None:
             approx = direct_logit_attribution(model, tokens, io, s, ln_scale="batch_mean")
             row.update(error_batch_mean_scale=approx.error, heads=approx.heads().tolist())

@@ -219,6 +219,7 @@ def _hooks(plan: Plan):
     def before_step(trainer) -> None:
         for norm in removable_norms(trainer.model).values():
             norm.momentum = momentum
+        trainer.model.ln_f.track_spread = bool(aux)
         apply_schedule(trainer.model, plan.events, trainer.step)
 
     def extra_loss(model: torch.nn.Module) -> torch.Tensor | None:

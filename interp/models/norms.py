@@ -82,9 +82,10 @@ class RemovableNorm(LayerNorm):
     average ``ema_bos_*`` until ``bos_removed``. All state is in buffers, so a checkpoint resumes it; with nothing
     frozen the output equals ``LayerNorm``'s. Returns ``(x_qk, x_v)`` at ``ln1``.
 
-    While training, ``scale_spread`` holds this batch's mean of (live scale / average - 1)^2 over positions 1..
-    (with gradient): how far the tokens' scales are from the one a frozen norm will use. LayerNorm removal's
-    optional auxiliary loss is a weight times ``ln_f``'s (the anchors' loss on the residual scale before ``ln_f``).
+    With ``track_spread`` set, while training, ``scale_spread`` holds this batch's mean of (live scale / average -
+    1)^2 over positions 1.. (with gradient): how far the tokens' scales are from the one a frozen norm will use.
+    LayerNorm removal's optional auxiliary loss is a weight times ``ln_f``'s (the anchors' loss on the residual
+    scale before ``ln_f``); other norms do not compute it.
     """
 
     kind = "removable"
@@ -98,6 +99,7 @@ class RemovableNorm(LayerNorm):
             self.register_buffer(self.buffer("ema_bos", path), torch.zeros(()))
             self.register_buffer(self.buffer("frozen", path), torch.zeros((), dtype=torch.bool))
         self.register_buffer("bos_removed", torch.zeros((), dtype=torch.bool))
+        self.track_spread = False
         self.scale_spread: Tensor | None = None
 
     @staticmethod
@@ -121,7 +123,7 @@ class RemovableNorm(LayerNorm):
         first = torch.arange(x.shape[-2], device=x.device).unsqueeze(-1) == 0  # [pos, 1]
         track = self.training and x.shape[-2] > 1
         means = (live[:, 1:].detach().mean(), live[:, 0].detach().mean()) if track else None
-        if track:
+        if track and self.track_spread:
             ref = getattr(self, self.buffer("ema", self.paths[-1]))
             ref = torch.where(ref == 0, means[0], ref)
             self.scale_spread = (live[:, 1:] / ref - 1).pow(2).mean()

@@ -54,22 +54,21 @@ def diff_mean(positive: Activations, negative: Activations, hook: str | None = N
 
 
 @torch.no_grad()
-def text_activations(model: HookedTransformer, texts: Sequence[str], hook: str, positions: str = "all",
-                     batch_size: int = 32) -> Float[Tensor, "n d"]:
-    """The activations at ``hook`` on ``texts`` (BOS prepended, never returned): every token's (``all``) or each
-    text's last (``last``), stacked into rows."""
+def text_activations(model: HookedTransformer, texts: Sequence[str], hook: str,
+                     positions: str = "all") -> Float[Tensor, "n d"]:
+    """The activations at ``hook`` on ``texts`` (BOS prepended, never returned; one text per forward pass, so texts
+    of any length need no padding): every token's (``all``) or each text's last (``last``), stacked into rows."""
     if positions not in ("all", "last"):
         raise InputError(f"positions={positions!r}: use 'all' or 'last'.")
     (name,) = resolve_hook_names(model, hook)
     if not texts:
         raise InputError("No texts to take activations from.")
     rows = []
-    for start in range(0, len(texts), batch_size):
-        for text in texts[start:start + batch_size]:
-            tokens = model.to_tokens(text)[:, : model.cfg.n_ctx]
-            _, cache = model.run_with_cache(tokens, names_filter=[name])
-            act = cache[name][0, 1:]
-            rows.append(act[-1:] if positions == "last" else act)
+    for text in texts:
+        tokens = model.to_tokens(text)[:, : model.cfg.n_ctx]
+        _, cache = model.run_with_cache(tokens, names_filter=[name])
+        act = cache[name][0, 1:]
+        rows.append(act[-1:] if positions == "last" else act)
     return torch.cat(rows)
 
 

@@ -149,6 +149,21 @@ class LNRemovalLayout(RunLayout):
     data = property(lambda self: DataLayout(self.root / "data"))
 
 
+class SteeringLayout(Layout):
+    """The output of ``interp steer`` for one concept:
+
+        OUT/  results.json   every row (method, strength, split), the chosen strengths, the config, timings
+              report.html    concept rate against fluency per method, the test table, sample continuations
+              steering/GOAL-METHOD/   each method's steering at its chosen strength (Steering.load)
+    """
+
+    results = property(lambda self: self.root / "results.json")
+    report = property(lambda self: self.root / "report.html")
+
+    def steering(self, goal: str, method: str) -> Path:
+        return self.root / "steering" / f"{goal}-{method}"
+
+
 class CheckpointLayout(Layout):
     """One checkpoint directory (``checkpoints/step_000500``) written by the trainer or ``interp import``."""
 

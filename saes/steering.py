@@ -23,8 +23,10 @@ from torch import Tensor
 from interp.errors import InputError
 from interp.models.tl import HookedTransformer
 from interp.steering import Add, Intervention, Steering, register_intervention, text_activations
+from interp.steering.methods import MethodInputs, register_method
 from saes.base import SAE, build_sae
 from saes.config import SAEConfig
+from saes.format import load_sae
 from saes.hooked import check_sae_fits
 
 
@@ -57,13 +59,15 @@ def steer_features(sae: SAE, features: Sequence[int], strength: float, positions
 @register_intervention
 @dataclass
 class FeatureClamp(Intervention):
-    """Clamp the SAE features ``features`` to the value ``strength`` at ``hook`` (the SAE's), keeping its error."""
+    """Clamp the SAE features ``features`` to ``strength`` (times ``scales[i]`` for feature i, when given: e.g.
+    each feature's typical activation) at ``hook`` (the SAE's), keeping its error."""
 
     hook: str
     strength: float = 1.0
     sae: SAE | None = None
     features: list[int] = field(default_factory=list)
     positions: str = "all"
+    scales: list[float] | None = None
     kind: ClassVar[str] = "sae_clamp"
 
     def __post_init__(self) -> None:
@@ -72,11 +76,14 @@ class FeatureClamp(Intervention):
         self.features = _check_features(self.sae, self.features)
         if self.hook != self.sae.cfg.hook_name:
             raise InputError(f"This SAE reads {self.sae.cfg.hook_name}, not {self.hook}: clamp it at its own hook.")
+        if self.scales is not None and len(self.scales) != len(self.features):
+            raise InputError(f"scales has {len(self.scales)} values for {len(self.features)} features.")
 
     def edit(self, act: Tensor) -> Tensor:
         assert self.sae is not None
         f = self.sae.encode(act.to(self.sae.W_enc.dtype))[..., self.features]
-        delta = (self.strength - f) @ self.sae.W_dec[self.features]
+        target = self.strength * (f.new_tensor(self.scales) if self.scales is not None else 1.0)
+        delta = (target - f) @ self.sae.W_dec[self.features]
         return act + delta.to(act.dtype)
 
     def width(self) -> int:
@@ -94,7 +101,7 @@ class FeatureClamp(Intervention):
     def config(self) -> dict[str, Any]:
         assert self.sae is not None
         return {"kind": self.kind, "hook": self.hook, "strength": self.strength, "positions": self.positions,
-                "features": self.features, "sae_config": self.sae.cfg.to_dict()}
+                "features": self.features, "scales": self.scales, "sae_config": self.sae.cfg.to_dict()}
 
     @classmethod
     def from_saved(cls, config: dict[str, Any], tensors: dict[str, Tensor]) -> FeatureClamp:
@@ -106,14 +113,15 @@ class FeatureClamp(Intervention):
 
 @torch.no_grad()
 def concept_features(model: HookedTransformer, sae: SAE, concept_texts: Sequence[str], other_texts: Sequence[str],
-                     top: int = 20) -> pd.DataFrame:
+                     top: int = 20, positions: str = "all") -> pd.DataFrame:
     """SAE features ranked for a concept, as the detox paper ranks them: by how much more they fire on concept texts
     than on the others (mean activation) and how much more often (firing frequency). ``score`` = activation
-    difference x frequency difference, features that fire more often on the concept first; the ``top`` best rows."""
+    difference x frequency difference, features that fire more often on the concept first; the ``top`` best rows.
+    ``positions``: every token of the texts (``all``) or each text's last (``last``)."""
     check_sae_fits(model, sae)
     acts = {}
     for key, texts in (("concept", concept_texts), ("other", other_texts)):
-        x = text_activations(model, list(texts), sae.cfg.hook_name)
+        x = text_activations(model, list(texts), sae.cfg.hook_name, positions)
         acts[key] = sae.encode(x.to(sae.W_enc.dtype)).float()
     mean_c, mean_o = acts["concept"].mean(0), acts["other"].mean(0)
     freq_c, freq_o = (acts["concept"] > 0).float().mean(0), (acts["other"] > 0).float().mean(0)
@@ -122,3 +130,32 @@ def concept_features(model: HookedTransformer, sae: SAE, concept_texts: Sequence
     frame["score"] = ((mean_c - mean_o).clamp_min(0) * (freq_c - freq_o).clamp_min(0)).numpy()
     frame.index.name = "feature"
     return frame.sort_values("score", ascending=False).head(top)
+
+
+def _concept_sae(inputs: MethodInputs) -> tuple[SAE, pd.DataFrame]:
+    """The SAE of ``--sae-dir`` and its ``inputs.sae_features`` best features for the concept (computed once)."""
+    key = f"sae/{inputs.sae_dir}/{inputs.sae_features}/{inputs.fit_positions}"
+    if key not in inputs.cache:
+        sae = load_sae(inputs.sae_dir, device=str(next(inputs.model.parameters()).device)).eval()
+        table = concept_features(inputs.model, sae, inputs.with_concept, inputs.without_concept,
+                                 top=inputs.sae_features, positions=inputs.fit_positions)
+        inputs.cache[key] = (sae, table)
+    return inputs.cache[key]  # type: ignore[return-value]
+
+
+@register_method("sae", description="the concept's top SAE features (by activation and frequency, as the detox "
+                                    "paper ranks them): their decoder directions added", needs_sae=True)
+def _sae_add(inputs: MethodInputs) -> Steering:
+    sae, table = _concept_sae(inputs)
+    hook = sae.cfg.hook_name
+    d = inputs.to_unit(feature_direction(sae, table.index.tolist()).to(inputs.diffmean(hook).device), hook)
+    return Steering([Add(hook, inputs.sign * d, 1.0, inputs.positions)])
+
+
+@register_method("sae_clamp", goals=("add",), description="the concept's top SAE features clamped to strength x "
+                                                          "their mean activation where they fire, error kept",
+                 needs_sae=True)
+def _sae_clamp(inputs: MethodInputs) -> Steering:
+    sae, table = _concept_sae(inputs)
+    typical = (table["mean_act_concept"] / table["freq_concept"].clip(lower=1e-6)).tolist()
+    return Steering([FeatureClamp(sae.cfg.hook_name, 1.0, sae, table.index.tolist(), inputs.positions, typical)])

@@ -80,7 +80,7 @@ def test_quickstart_pipeline_tiny(tmp_path: Path) -> None:
     assert saved["ioi"] == results["ioi"] and saved["val_loss"] < 7
     train_cfg = json.loads((tmp_path / "qs" / "model" / "train_config.json").read_text())
     drills = (train_cfg["copy_drill_frac"], train_cfg["copy_drill_start"], train_cfg["copy_drill_stop"])
-    assert drills == (0.4, 18, 24)  # drills in steps [5/8, 13/16) of 30
+    assert drills == (0.4, 15, 24)  # drills in steps [1/2, 13/16) of 30
     html = (tmp_path / "qs" / "report.html").read_text()
     assert "<ul id='headline'>" in html and "accuracy on held-out phrasing families" in html
     assert "Probe tasks" in html and "When Lily and Tom went to the park" in html and "plotly" in html

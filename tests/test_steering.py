@@ -116,6 +116,16 @@ def test_positions_and_composition(model) -> None:
     _, clean = model.run_with_cache(tokens, names_filter=[HOOK])
     changed = (cache[HOOK] - clean[HOOK]).abs().amax(-1) > 1e-6
     assert not changed[:, :4].any() and changed[:, 4:].all()
+    from interp.steering import position_mask
+
+    assert position_mask("prompt", 5).all() and not position_mask("prompt", 1).any()  # a cached step: untouched
+    prompt = Steering([Add(HOOK, d, 3.0, "prompt")])
+    with prompt.applied(model):
+        steered = model.generate(tokens[:1], max_new_tokens=4, do_sample=False, verbose=False)
+        last = steered[:, -1:].clone()
+        _, cache = model.run_with_cache(last, names_filter=[HOOK])
+    _, alone = model.run_with_cache(last, names_filter=[HOOK])
+    assert torch.equal(cache[HOOK], alone[HOOK])  # one-position passes are not edited
     both = Steering([Add(HOOK, d, 1.0)]) + Steering([Add(HOOK, -d, 1.0)])  # cancel out
     with both.applied(model):
         assert torch.allclose(model(tokens), model.run_with_hooks(tokens), atol=1e-4)

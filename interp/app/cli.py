@@ -29,6 +29,7 @@ BUILTIN: dict[str, str] = {
     "export": "interp.app.commands.export:register",
     "import": "interp.app.commands.import_model:register",
     "cache": "interp.app.commands.cache:register",
+    "steer": "interp.app.commands.steer:register",
     "analyze": "interp.app.commands.analyze:register",
     "lens": "interp.app.commands.lens:register",
     "remove-ln": "interp.app.commands.remove_ln:register",

@@ -3,9 +3,9 @@
 >>> run_quickstart(QuickstartConfig(out_dir="runs/quickstart"))
 
 On a 2-core CPU it takes about 11 minutes with the defaults (the 8-head ``cpu`` preset, 4,000 steps of 32 x 128
-tokens; steps 2,500-3,249 with copy drills, which form an induction circuit once the corpus has taught IOI, and the
+tokens; steps 2,000-3,249 with copy drills, which form an induction circuit once the corpus has taught IOI, and the
 last 750 steps without them, so that IOI and the other tasks recover): on phrasing families held out of the corpus,
-IOI 0.955 and capitals 0.895, induction gain 3.3 nats (docs/circuit-formation.md). On a GPU it picks the larger
+IOI 0.92 and capitals 0.885-0.9 (docs/circuit-formation.md, README). On a GPU it picks the larger
 ``gpu`` preset; ``interp studies`` runs the same pipeline on the ``studies`` preset.
 """
 
@@ -57,7 +57,7 @@ class QuickstartConfig:
     """Share of each batch's rows that are copy drills (interp.training.copy_drills) while drills run; they form an
     induction circuit sooner. In [0, 1); 0: no drills."""
     copy_drill_start: int = -1
-    """First step with copy drills; -1: 5/8 of max_steps (docs/circuit-formation.md)."""
+    """First step with copy drills; -1: half of max_steps (docs/circuit-formation.md)."""
     copy_drill_stop: int = -1
     """First step without copy drills again; -1: 13/16 of max_steps; 0: drills until the end."""
     n_prompts: int = 200
@@ -112,7 +112,7 @@ def _resolved(cfg: QuickstartConfig) -> dict[str, Any]:
         "max_steps": (steps := cfg.max_steps or recipe.max_steps),
         "batch_size": cfg.batch_size or recipe.batch_size,
         "n_tokens": cfg.n_tokens or recipe.n_tokens,
-        "copy_drill_start": cfg.copy_drill_start if cfg.copy_drill_start >= 0 else steps * 5 // 8,
+        "copy_drill_start": cfg.copy_drill_start if cfg.copy_drill_start >= 0 else steps // 2,
         "copy_drill_stop": cfg.copy_drill_stop if cfg.copy_drill_stop >= 0 else steps * 13 // 16,
     }
 

@@ -48,6 +48,10 @@ class LNRemovalConfig:
     """Weight of the auxiliary loss on the residual scale before ln_f: the mean squared relative deviation of each
     token's scale from the average one, which makes freezing it cheaper (the anchors use 0.1 for GPT-2 small).
     0: no auxiliary loss."""
+    distill_weight: float = 0.0
+    """Weight of a distillation loss: the KL divergence from the parent's next-token distribution to the model's,
+    at every position (also the random first halves of copy drills, which have no language-model loss), so the
+    LayerNorm-free model keeps the parent's predictions, not only its loss on text. 0: none."""
     copy_drill_frac: float = -1.0
     """Share of each batch's rows that are copy drills (random tokens, then their repeat: interp.training.copy_drills)
     in the fine-tune's first copy_drill_until of steps, so the fixed scales also fit random-token inputs (where
@@ -82,7 +86,7 @@ class LNRemovalConfig:
                               "(interp.ln_removal.SCHEDULES).")
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must lie in [0, 1), got {self.momentum}.")
-        for name in ("max_steps", "lr", "batch_size", "aux_weight", "warmup_steps"):
+        for name in ("max_steps", "lr", "batch_size", "aux_weight", "distill_weight", "warmup_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 (0 picks the default), got {getattr(self, name)}.")
         if not (self.copy_drill_frac == -1 or 0 <= self.copy_drill_frac < 1):

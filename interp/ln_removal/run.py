@@ -212,9 +212,29 @@ def _prepare_inputs(plan: Plan) -> None:
                                 seed=cfg.seed))
 
 
+def _distillation(parent: Path, weight: float):
+    """``extra_loss`` term ``weight * KL(parent || model)`` per position, averaged; None when ``weight`` is 0."""
+    from interp.training.checkpoint import load_model
+
+    if not weight:
+        return lambda model, inputs, logits: None
+    teacher = load_model(parent).eval().requires_grad_(False)
+
+    def loss(model: torch.nn.Module, inputs: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        teacher.to(logits.device)
+        with torch.no_grad():
+            target = torch.log_softmax(teacher(inputs, check=False).float(), dim=-1)
+        log_q = torch.log_softmax(logits.float(), dim=-1)
+        return weight * (target.exp() * (target - log_q)).sum(-1).mean()
+
+    return loss
+
+
 def _hooks(plan: Plan):
-    """The trainer's ``before_step`` (momentum, then the freezes due) and ``extra_loss`` (the auxiliary loss)."""
+    """The trainer's ``before_step`` (momentum, then the freezes due) and ``extra_loss`` (the auxiliary loss and
+    the distillation from the parent)."""
     momentum, aux = plan.cfg.momentum, plan.cfg.aux_weight
+    distill = _distillation(plan.parent.root, plan.cfg.distill_weight)
 
     def before_step(trainer) -> None:
         for norm in removable_norms(trainer.model).values():
@@ -222,11 +242,13 @@ def _hooks(plan: Plan):
         trainer.model.ln_f.track_spread = bool(aux)
         apply_schedule(trainer.model, plan.events, trainer.step)
 
-    def extra_loss(model: torch.nn.Module) -> torch.Tensor | None:
+    def extra_loss(model: torch.nn.Module, inputs: torch.Tensor, logits: torch.Tensor) -> torch.Tensor | None:
         spread = model.ln_f.scale_spread
-        return aux * spread if aux and spread is not None else None
+        terms = [aux * spread if aux and spread is not None else None, distill(model, inputs, logits)]
+        terms = [t for t in terms if t is not None]
+        return sum(terms) if terms else None
 
-    return before_step, extra_loss
+    return before_step, extra_loss, distill
 
 
 def remove_ln(cfg: LNRemovalConfig) -> LNRemovalResult:
@@ -248,7 +270,7 @@ def remove_ln(cfg: LNRemovalConfig) -> LNRemovalResult:
         return LNRemovalResult(out.root, read_json(out.summary))
     _prepare_inputs(plan)
 
-    before_step, extra_loss = _hooks(plan)
+    before_step, extra_loss, distill = _hooks(plan)
     result = train(plan.removal, before_step=before_step, extra_loss=extra_loss)
     removable = load_model(out.removal.root)
     apply_schedule(removable, plan.events, result.step)
@@ -261,7 +283,7 @@ def remove_ln(cfg: LNRemovalConfig) -> LNRemovalResult:
     atomic_write_json(out.run_info, {"git_commit": git_commit(), **out.data_record(plan.data_dir),
                                      "ln_removal_of": str(Path(cfg.run_dir).resolve())})
     if cfg.baseline:
-        train(plan.baseline)
+        train(plan.baseline, extra_loss=distill)  # the same loss, LayerNorm kept
 
     n, seed, device = cfg.n_prompts, cfg.seed, None if cfg.device == "auto" else cfg.device
     scores = {"parent": score_run(plan.parent.root, n, seed, device=device, data_dir=plan.data_dir),

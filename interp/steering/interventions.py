@@ -4,7 +4,9 @@
 >>> Ablate("blocks.1.hook_resid_post", direction)          # removes the direction's component (strength 1)
 
 ``positions``: ``all``; ``last`` (the last position of each forward pass: with cached generation, every new token);
-``from:N`` (positions N.. of the pass; a cached generation step, one position, is past the prompt and is edited).
+``from:N`` (positions N.. of the pass; a cached generation step, one position, is past the prompt and is edited);
+``prompt`` (every position of a pass of more than one position, none of a cached generation step: the prompt is
+steered, the new tokens read it through attention and are left alone).
 Other packages add kinds (``saes.steering`` adds feature clamping) with ``register_intervention``, so a saved
 ``Steering`` loads them by name.
 """
@@ -36,11 +38,14 @@ def position_mask(positions: str, n_pos: int, device: torch.device | None = None
         return torch.ones(n_pos, dtype=torch.bool, device=device)
     if positions == "last":
         return torch.arange(n_pos, device=device) == n_pos - 1
+    if positions == "prompt":
+        return torch.full((n_pos,), n_pos > 1, dtype=torch.bool, device=device)
     m = re.fullmatch(r"from:(\d+)", positions)
     if m:
         start = int(m.group(1))
         return torch.arange(n_pos, device=device) >= (start if n_pos > 1 else 0)
-    raise InputError(f"positions={positions!r}: use 'all', 'last' or 'from:N' (N a position, e.g. 'from:5').")
+    raise InputError(f"positions={positions!r}: use 'all', 'last', 'prompt' or 'from:N' (N a position, e.g. "
+                     "'from:5').")
 
 
 class Intervention:

@@ -24,12 +24,14 @@ METRICS = {
 
 
 def ordinary_tokens(model: HookedTransformer, n_words: int = 20_000) -> torch.Tensor:
-    """Token ids that ordinary text uses: the distinct tokens of built-in corpus text under the model's
-    tokenizer. (A byte-level BPE also holds byte and merge tokens that text never produces; their embeddings
-    are untrained, which would test the embedding rather than the copying.) All ids without a tokenizer."""
+    """Token ids that ordinary text uses: the distinct tokens of built-in corpus text (stories without the
+    steering concepts, so the set is the same for models trained before and after they were added) under the
+    model's tokenizer. (A byte-level BPE also holds byte and merge tokens that text never produces; their
+    embeddings are untrained, which would test the embedding rather than the copying.) All ids without a
+    tokenizer."""
     if model.tokenizer is None:
         return torch.arange(model.cfg.d_vocab)
-    text = " ".join(generate_text(n_words, seed=12345))
+    text = " ".join(generate_text(n_words, seed=12345, concept=None))
     ids = set(model.tokenizer(text, add_special_tokens=False)["input_ids"])
     ids -= set(model.tokenizer.all_special_ids)
     return torch.tensor(sorted(i for i in ids if i < model.cfg.d_vocab))

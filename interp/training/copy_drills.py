@@ -3,7 +3,7 @@ so that an induction circuit forms within a small budget.
 
 On the story corpus alone a 2-layer model at 32 x 128 tokens per step had no working induction circuit by step
 4,500. With 40% of its rows drills (loss on the repeats only) it had one ~500 steps after the drills started. Drills
-from the start held IOI back; the quickstart runs them in steps 2,500-3,249 of 4,000, after the corpus has taught
+from the start held IOI back; the quickstart runs them in steps 2,000-3,249 of 4,000, after the corpus has taught
 IOI, and uses 8 heads, since with 4 the new induction head also voted for the wrong name in IOI prompts
 (docs/circuit-formation.md; ``TrainConfig.copy_drill_start``). Drill tokens are the tokens the training data itself
 uses often, so drills teach copying, not new tokens.

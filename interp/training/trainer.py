@@ -57,6 +57,9 @@ from interp.training.copy_drills import drill_vocab, mix_drills
 from interp.training.distributed import DistInfo, barrier, setup_distributed, teardown_distributed
 from interp.training.validation import validation_loss
 
+ExtraLoss = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], "torch.Tensor | None"]
+"""``extra_loss(model, inputs [batch, pos], logits [batch, pos, vocab])``: a term added to the training loss."""
+
 # Fields that may change when resuming (they do not change what the run computes; init_from is read only at the
 # start, so the parent may have moved). (eval_interval and eval_tokens: the former names of val_interval and
 # val_tokens, in older train_config.json files.)
@@ -184,12 +187,12 @@ class Trainer:
     """One training run. ``before_step(trainer)``, if given, runs before every optimizer step (``trainer.step``
     is the number of steps done): the extension point for schedules that change the model while it trains
     (``interp.ln_removal`` freezes norms with it); it must be deterministic in the step, so a resumed run matches.
-    ``extra_loss(model)``, if given, runs after each forward pass and its value (or None) is added to the loss that
-    is differentiated; ``loss`` in metrics.jsonl stays the language-model loss (LayerNorm removal's auxiliary loss
-    on the residual scale uses it)."""
+    ``extra_loss(model, inputs, logits)``, if given, runs after each forward pass and its value (or None) is added
+    to the loss that is differentiated; ``loss`` in metrics.jsonl stays the language-model loss (LayerNorm removal's
+    auxiliary loss on the residual scale and its distillation from the parent use it)."""
 
     def __init__(self, cfg: TrainConfig, before_step: Callable[[Trainer], None] | None = None,
-                 extra_loss: Callable[[torch.nn.Module], torch.Tensor | None] | None = None) -> None:
+                 extra_loss: ExtraLoss | None = None) -> None:
         cfg.validate()
         self.cfg = cfg
         self.before_step = before_step
@@ -305,8 +308,8 @@ class Trainer:
             batch, targets = batch.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
             sync = micro == cfg.grad_accum - 1 or not self.dist.enabled
             with (contextlib.nullcontext() if sync else self.ddp.no_sync()), self._autocast():
-                _, loss = self.ddp(batch[:, :-1], targets=targets, check=False)
-                extra = self.extra_loss(self.model) if self.extra_loss is not None else None
+                logits, loss = self.ddp(batch[:, :-1], targets=targets, check=False)
+                extra = self.extra_loss(self.model, batch[:, :-1], logits) if self.extra_loss is not None else None
                 ((loss if extra is None else loss + extra) / cfg.grad_accum).backward()
             loss_sum += loss.detach()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or float("inf"))
@@ -387,7 +390,7 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, before_step: Callable[[Trainer], None] | None = None,
-          extra_loss: Callable[[torch.nn.Module], torch.Tensor | None] | None = None) -> TrainResult:
+          extra_loss: ExtraLoss | None = None) -> TrainResult:
     """Train (or resume) the run described by ``cfg``; see ``TrainConfig`` for every option (and ``Trainer`` for
     ``before_step`` and ``extra_loss``).
 

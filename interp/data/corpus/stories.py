@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from interp.data.corpus import lexicon as lx
 from interp.data.corpus import probes
 from interp.data.corpus import splits as sp
+from interp.data.corpus.concepts import CONCEPTS, SENTENCE_SHARE, pick_concept
 
 # Fraction of middle sentences given to each kind (the rest is narrative and dialogue). IOI has the largest
 # share: at 30% a 2-layer model trained for 1,500-3,000 steps never learnt it. "give" is IOI's story-level cousin:
@@ -169,12 +170,19 @@ def _cumulative(mix: tuple[tuple[str, float], ...]) -> list[tuple[str, float]]:
     return [(kind, sum(p for _, p in mix[: i + 1])) for i, (kind, _) in enumerate(mix)]
 
 
-def story(rng: random.Random, mix: str = "default") -> str:
-    """One story of 6-12 sentences, its probe sentences drawn from ``MIXES[mix]``."""
+def story_sentences(rng: random.Random, mix: str = "default", concept: str | None = "auto") -> list[str]:
+    """The sentences of one story of 6-12 sentences, its probe sentences drawn from ``MIXES[mix]``. ``concept``:
+    "auto" draws one or none (``concepts.pick_concept``), None gives none, a name of ``concepts.CONCEPTS`` that
+    one (its opening sets it up, then some of its sentences)."""
     c = _Cast(rng)
-    parts = [_opening(rng, c)]
+    picked = pick_concept(rng) if concept == "auto" else concept
+    theme = CONCEPTS[picked] if picked else None
+    parts = [_opening(rng, c)] if theme is None else [theme.opening(rng, c.hero)]
     cumulative = _cumulative(MIXES[mix])
     for _ in range(rng.randint(4, 10)):
+        if theme is not None and rng.random() < SENTENCE_SHARE:
+            parts.append(theme.sentence(rng, c.hero, c.friend, c.his))
+            continue
         r = rng.random()
         for kind, cum in cumulative:
             if r < cum:
@@ -183,22 +191,33 @@ def story(rng: random.Random, mix: str = "default") -> str:
         else:
             parts.append(_narrative(rng, c))
     parts.append(_ending(rng, c))
+    return parts
+
+
+def join_sentences(parts: list[str]) -> str:
+    """Sentences as story text (a space between them, none after a line break)."""
     return " ".join(parts).replace("\n ", "\n")
 
 
-def iter_stories(seed: int = 0, mix: str = "default") -> Iterator[str]:
-    """An endless, deterministic stream of stories for ``seed`` with the probe mix ``mix`` (``MIXES``)."""
+def story(rng: random.Random, mix: str = "default", concept: str | None = "auto") -> str:
+    """One story (``story_sentences`` joined)."""
+    return join_sentences(story_sentences(rng, mix, concept))
+
+
+def iter_stories(seed: int = 0, mix: str = "default", concept: str | None = "auto") -> Iterator[str]:
+    """An endless, deterministic stream of stories for ``seed`` with the probe mix ``mix`` (``MIXES``);
+    ``concept`` as in ``story_sentences`` (None: the corpus as it was before concepts, story for story)."""
     if mix not in MIXES:
         raise ValueError(f"Unknown corpus mix {mix!r}; choose one of {sorted(MIXES)}.")
     rng = random.Random(seed)
     while True:
-        yield story(rng, mix)
+        yield story(rng, mix, concept)
 
 
-def generate_text(n_words: int, seed: int = 0, mix: str = "default") -> list[str]:
+def generate_text(n_words: int, seed: int = 0, mix: str = "default", concept: str | None = "auto") -> list[str]:
     """Stories until about ``n_words`` words (whitespace-separated) in total."""
     out, words = [], 0
-    for s in iter_stories(seed, mix):
+    for s in iter_stories(seed, mix, concept):
         out.append(s)
         words += s.count(" ") + 1
         if words >= n_words:

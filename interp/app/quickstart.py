@@ -5,7 +5,7 @@
 On a 2-core CPU it takes about 11 minutes with the defaults (the 8-head ``cpu`` preset, 4,000 steps of 32 x 128
 tokens; steps 2,000-3,249 with copy drills, which form an induction circuit once the corpus has taught IOI, and the
 last 750 steps without them, so that IOI and the other tasks recover): on phrasing families held out of the corpus,
-IOI 0.92 and capitals 0.885-0.9 (docs/circuit-formation.md, README). On a GPU it picks the larger
+IOI 0.90-0.92 and capitals 0.88-0.885, induction gain 2.7-3.8 nats (README; docs/circuit-formation.md). On a GPU it picks the larger
 ``gpu`` preset; ``interp studies`` runs the same pipeline on the ``studies`` preset.
 """
 

@@ -54,7 +54,8 @@ class SteerConfig:
     temperature: float = 1.0
     """Sampling temperature of the continuations."""
     val_windows: int = 8
-    """Validation windows for the steered model's own validation loss (another fluency measure); 0: skip it."""
+    """Validation windows for the steered model's own validation loss (another fluency measure: every position of
+    a window is steered, prompt mode included, so it is the cost of steering all text); 0: skip it."""
     seed: int = 0
     """Seed of the sampling (every method and strength draws the same random numbers)."""
     out_dir: str = ""

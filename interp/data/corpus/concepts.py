@@ -85,7 +85,7 @@ def _sea_sentence(rng: random.Random, name: str, other: str, his: str) -> str:
     if k == 0:
         return f"{name} watched the waves roll onto the sand."
     if k == 1:
-        return f"{lx.with_article(animal).capitalize()} swam near the boat, and {name} waved at it."
+        return f"{lx.with_article(animal).capitalize()} swam near the boat, and {name} was happy to see it."
     if k == 2:
         return f"{name} and {other} sailed a little boat on the ocean."
     if k == 3:

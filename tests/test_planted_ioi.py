@@ -1,4 +1,5 @@
-"""The planted IOI-like circuit (counting head + name mover) does its task, and circuits/ finds exactly it."""
+"""The planted IOI-like circuit (counting head + name mover) does its task, each listed edge carries it (checked with
+TransformerLens hooks alone), and circuits/ finds exactly it."""
 
 from __future__ import annotations
 
@@ -9,15 +10,19 @@ from circuits.acdc import acdc
 from circuits.attribute import METHODS, attribute
 from circuits.faithfulness import circuit_metrics, roc_auc
 from circuits.graph import Graph
-from interp.analysis.patching.metrics import logit_diff
-from interp.models.planted_ioi import PATCHING_CIRCUIT, planted_ioi_model, planted_ioi_prompts
+from interp.models.planted_ioi import (
+    PATCHING_CIRCUIT,
+    planted_ioi_metric,
+    planted_ioi_model,
+    planted_ioi_prompts,
+)
 
 
 @pytest.fixture(scope="module")
 def ioi():
     model, known = planted_ioi_model()
     clean, corrupt, io, s = planted_ioi_prompts(model, n=16)
-    return model, known, clean, corrupt, io, s, logit_diff(io, s)
+    return model, known, clean, corrupt, io, s, planted_ioi_metric(io, s)
 
 
 def _zero_heads(model, tokens, heads: list[tuple[int, int]]) -> torch.Tensor:
@@ -51,6 +56,56 @@ def test_distractors_do_nothing_and_each_circuit_head_is_needed(ioi) -> None:
     assert (_zero_heads(model, clean, [(0, 1), (1, 1)]) - logits).abs().max() < 1e-5
     for head in [(0, 0), (1, 0)]:  # counting head, name mover
         assert float(metric(_zero_heads(model, clean, [head]))) < 0.1 * float(metric(logits)), head
+
+
+def _edge_ablated(model, clean, corrupt_cache, metric, edge: str, ablation: str) -> float:
+    """The metric with one edge's share of its downstream input replaced: the upstream output's mean over the batch
+    and positions (``mean``), over the batch per position (``mean-positional``), zero, or its corrupted-run value."""
+    up, down = edge.split("->")
+    out_hook = "blocks.0.hook_resid_pre" if up == "input" else f"blocks.{up[1]}.attn.hook_result"
+    pick = (lambda x: x) if up == "input" else (lambda x: x[:, :, int(up.split(".h")[1])])
+    seen = {}
+
+    def keep(x, hook):
+        seen["up"] = pick(x).clone()
+
+    def replace(x, hook):
+        u = seen["up"]
+        new = {"mean": lambda: u.mean((0, 1), keepdim=True), "mean-positional": lambda: u.mean(0, keepdim=True),
+               "zero": lambda: torch.zeros_like(u), "patching": lambda: pick(corrupt_cache[out_hook])}[ablation]()
+        if down == "logits":
+            return x - u + new
+        x = x.clone()
+        x[:, :, int(down.split(".h")[1][0])] += new - u
+        return x
+
+    in_hook = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post" if down == "logits" else \
+        f"blocks.{down[1]}.hook_{down[-2]}_input"
+    with torch.no_grad():
+        return float(metric(model.run_with_hooks(clean, fwd_hooks=[(out_hook, keep), (in_hook, replace)])))
+
+
+@pytest.mark.parametrize("ablation", ["mean", "mean-positional", "zero", "patching"])
+def test_each_known_edge_carries_the_task_and_no_other_edge_does(ablation: str) -> None:
+    """Independent of circuits/: every edge of the two-layer graph ablated alone through hook_q/k/v_input,
+    hook_result and hook_resid_post; the circuit's edges move the metric by > 5, every other edge by < 1e-5."""
+    model, known = planted_ioi_model()
+    clean, corrupt, io, s = planted_ioi_prompts(model, n=16)
+    metric = planted_ioi_metric(io, s)
+    model.set_use_split_qkv_input(True)
+    model.set_use_attn_result(True)
+    with torch.no_grad():
+        full = float(metric(model(clean)))
+        _, corrupt_cache = model.run_with_cache(corrupt)
+    expected = {"mean": known, "mean-positional": [e for e in known if e != "input->a0.h0<q>"], "zero": known,
+                "patching": PATCHING_CIRCUIT}[ablation]
+    heads = [f"a{layer}.h{h}" for layer in range(2) for h in range(model.cfg.n_heads)]
+    edges = [f"{up}->a{layer}.h{h}<{x}>" for layer in range(2) for x in "qkv" for h in range(model.cfg.n_heads)
+             for up in ["input", *heads[: layer * model.cfg.n_heads]]] + [f"{up}->logits" for up in ["input", *heads]]
+    assert set(expected) < set(edges) and len(edges) == 29
+    moved = {e: abs(_edge_ablated(model, clean, corrupt_cache, metric, e, ablation) - full) for e in edges}
+    assert {e for e, m in moved.items() if m > 5} == set(expected), moved
+    assert max(m for e, m in moved.items() if e not in expected) < 1e-5, moved
 
 
 def test_the_known_circuit_is_faithful_under_mean_ablation_and_its_part_under_patching(ioi) -> None:

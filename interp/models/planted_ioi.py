@@ -17,14 +17,17 @@ embeddings (the mechanism is position-free), no LayerNorm, no MLPs; every weight
   and every name is scored below the fillers.
 - L0H1 and L1H1 are distractors: uniform attention, writing into the junk block nothing reads.
 
-``CIRCUIT`` lists the edges that carry the task under mean ablation (each edge alone ablated moves the logit
-difference from ~``logit_scale`` to <= 0; every other edge changes nothing). Under corrupted-prompt patching
-(names swapped for three other distinct ones, same layout) L0H0's query and key inputs are the same in both
-prompts (END, name and BOS positions do not move), so only ``PATCHING_CIRCUIT`` carries information.
+``CIRCUIT`` lists the edges that carry the task under mean ablation over the batch and positions, and under zero
+ablation (each edge alone ablated moves the logit difference from ~``logit_scale`` to <= 0; every other edge
+changes nothing). Per-position mean ablation leaves L0H0's query input unchanged (END is always last, and
+elsewhere the query is the constant), so there the circuit is ``CIRCUIT`` minus ``input->a0.h0<q>``. Under
+corrupted-prompt patching (names swapped for three other distinct ones, same layout) L0H0's query and key inputs
+are the same in both prompts (END, name and BOS positions do not move), so only ``PATCHING_CIRCUIT`` carries
+information.
 
 >>> model, circuit = planted_ioi_model()
 >>> clean, corrupt, io, s = planted_ioi_prompts(model, n=16)
->>> logit_diff(io, s)(model(clean))      # ~ logit_scale; ~0 on corrupt
+>>> planted_ioi_metric(io, s)(model(clean))      # ~ logit_scale; 0 on corrupt
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from interp.analysis.patching.metrics import Metric, logit_diff
 from interp.models.tl import HookedTransformer, HookedTransformerConfig
 
 HEADS = {"counting": (0, 0), "name_mover": (1, 0)}
@@ -107,3 +111,8 @@ def planted_ioi_prompts(model: HookedTransformer, n: int = 16, seed: int = 0
         clean[i, slots] = torch.where(torch.arange(3) == io_slot, names[1], names[0])
         corrupt[i, slots] = names[2:]
     return clean, corrupt, io, s
+
+
+def planted_ioi_metric(io: Int[Tensor, " n"], s: Int[Tensor, " n"]) -> Metric:
+    """Mean logit(IO) - logit(S) at END (the last position)."""
+    return logit_diff(io, s)

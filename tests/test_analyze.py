@@ -10,10 +10,10 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from interp.app.analyze import analyze, build_pairs, load_findings
+from interp.app.analyze import analyze, load_findings
 from interp.app.analyze.findings import WEAK_GAP_ABSOLUTE, weak_contrast
-from interp.errors import InputError
 from interp.models.planted import planted_induction_model
+from interp.tasks.pairs import build_pairs
 
 
 def _heads_table(page: str) -> tuple[list[str], list[list[str]]]:
@@ -77,22 +77,7 @@ def test_analyze_finds_the_trained_induction_head(induction_model) -> None:
     assert best in {(h["layer"], h["index"]) for h in findings["top_heads"][:3]}, findings["top_heads"]
 
 
-def test_ioi_pairs_are_aligned_and_labelled(tiny_run_dir) -> None:
-    import interp
-
-    model = interp.load(tiny_run_dir, device="cpu")
-    pairs = build_pairs(model, "ioi", n=10, seed=3)
-    assert pairs.clean.shape == pairs.corrupt.shape
-    for row, io, s in zip(pairs.clean, pairs.answer, pairs.wrong, strict=True):
-        labels = dict(zip(pairs.labels, row.tolist(), strict=True))
-        assert {labels["name1"], labels["name2"]} == {int(io), int(s)} and labels["S2"] == int(s)
-    # ABC corruption: no clean name survives in the corrupted prompt.
-    for clean, bad, io, s in zip(pairs.clean, pairs.corrupt, pairs.answer, pairs.wrong, strict=True):
-        assert int(io) not in bad.tolist() and int(s) not in bad.tolist()
-        assert (clean != bad).sum() == 3
-
-
-@pytest.mark.parametrize("task", ["ioi", "facts"])
+@pytest.mark.parametrize("task", ["ioi", "capitals"])
 def test_analyze_command_on_a_trained_run(tiny_run_dir, tmp_path, task) -> None:
     from interp.app.cli import main
 
@@ -107,12 +92,14 @@ def test_analyze_command_on_a_trained_run(tiny_run_dir, tmp_path, task) -> None:
     assert len(findings["position_labels"]) == findings["n_tokens"]
 
 
-def test_unknown_task_is_a_clear_error() -> None:
-    model, _ = planted_induction_model()
-    with pytest.raises(InputError, match="Unknown task"):
-        build_pairs(model, "greater-than")
-    with pytest.raises(InputError, match="tokenizer"):
-        build_pairs(model, "ioi")
+def test_facts_is_a_deprecated_alias_of_capitals(capsys) -> None:
+    from interp.app.cli import build_parser
+    from interp.app.commands.analyze import task_name
+
+    args = build_parser().parse_args(["analyze", "RUN", "--task", "facts"])  # still accepted
+    assert task_name(args.task) == "capitals"
+    assert "--task facts is deprecated; use --task capitals" in capsys.readouterr().err
+    assert task_name("ioi") == "ioi" and capsys.readouterr().err == ""
 
 
 def test_lens_command_trains_saves_and_compares(tiny_run_dir, tmp_path) -> None:

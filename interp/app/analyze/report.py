@@ -20,10 +20,10 @@ import torch
 from interp.analysis.attribution import Attribution, plot_head_attribution
 from interp.analysis.heads import plot_head_scores
 from interp.analysis.lens import plot_logit_lens
-from interp.app.analyze.pairs import PromptPairs
 from interp.models.tl import HookedTransformer
 from interp.plots import LAYER_ORDER, heatmap
 from interp.report import table_html, write_report
+from interp.tasks.pairs import PromptPairs
 
 N_PATTERNS = 3  # attention patterns shown: the top heads by importance
 HEADS_SORTED_BY = "importance"

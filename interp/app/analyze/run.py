@@ -1,6 +1,6 @@
 """``interp analyze``: one task analysed end to end with every instrument, as an HTML report and a JSON of findings.
 
-For a task's clean/corrupted prompt pairs (``pairs.py``) it measures
+For a task's clean/corrupted prompt pairs (``interp.tasks.pairs``) it measures
 - the metric read off every layer's residual stream through the logit lens, and the logit lens of one prompt;
 - direct logit attribution of the answer (heads, MLPs, embeddings) on the clean prompts;
 - previous-token, duplicate-token and induction scores of every head;
@@ -32,12 +32,12 @@ from interp.analysis.lens import lens_logits_from_resid, residual_stack
 from interp.analysis.patching import activation_patch, attribution_patch, normalized
 from interp.analysis.patching.metrics import scalar
 from interp.app.analyze.findings import Findings, summary_text, weak_contrast
-from interp.app.analyze.pairs import PromptPairs, build_pairs
 from interp.app.analyze.report import analysis_sections, write_analysis_report
 from interp.errors import ConfigError
 from interp.io import atomic_write_json, git_commit
 from interp.layout import AnalysisLayout
 from interp.models.tl import HookedTransformer
+from interp.tasks.pairs import PromptPairs, build_pairs
 
 
 @torch.no_grad()
@@ -96,9 +96,9 @@ def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def analyze(model: HookedTransformer, task: str | PromptPairs, out_dir: str | Path | None = None,
             n_prompts: int = 64, seed: int = 0, top_k: int = 5, progress: bool = True) -> Findings:
-    """Analyse ``task`` ('ioi', 'induction' or 'facts', or your own ``PromptPairs``) on ``model``; with
-    ``out_dir``, write ``report.html`` and ``findings.json`` there. Returns the findings (a dict with DataFrame
-    views)."""
+    """Analyse ``task`` (a name in ``interp.tasks.pairs.PAIR_BUILDERS``, or your own ``PromptPairs``) on
+    ``model``; with ``out_dir``, write ``report.html`` and ``findings.json`` there. Returns the findings (a dict
+    with DataFrame views)."""
     if n_prompts < 1:
         raise ConfigError(f"n_prompts (--n-prompts) must be at least 1, got {n_prompts}.")
     say = print if progress else (lambda *_: None)

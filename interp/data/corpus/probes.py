@@ -6,11 +6,13 @@ Each function takes a ``random.Random`` and returns one sentence (or a few), rea
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from interp.data.corpus import lexicon as lx
 from interp.data.corpus import splits as sp
 
-_SCENE_OBJECTS = tuple(o for o in lx.OBJECTS if o not in lx.COLORS and " " not in o)
+# The objects of a colour scene: one word, not itself a colour.
+SCENE_OBJECTS = tuple(o for o in lx.OBJECTS if o not in lx.COLORS and " " not in o)
 _ALL_WORDS = tuple(sorted({
     *lx.OBJECTS, *lx.PLACES, *(a for a, _ in lx.ANIMALS), *lx.MORE_ANIMALS, *lx.COLORS, *lx.ADJECTIVES,
 }))
@@ -70,12 +72,14 @@ def capital(rng: random.Random, name: str, other: str) -> str:
     return rng.choice(sp.TRAIN_CAPITAL_TEMPLATES).format(country=country, capital=cap, Name=name, Other=other)
 
 
-def color_scene(rng: random.Random, k: int = 3) -> tuple[str, list[tuple[str, str]]]:
-    """'On the table there is a red pen, a blue cup and a green book.' and its (colour, object) pairs."""
-    objs = rng.sample(_SCENE_OBJECTS, k)
-    colors = rng.sample(lx.COLORS, k)
-    items = [f"{lx.article(c)} {c} {o}" for c, o in zip(colors, objs, strict=True)]
-    return ", ".join(items[:-1]) + " and " + items[-1], list(zip(colors, objs, strict=True))
+def color_scene(rng: random.Random, k: int = 3, objects: Sequence[str] = SCENE_OBJECTS,
+                colors: Sequence[str] = lx.COLORS) -> tuple[str, list[tuple[str, str]]]:
+    """'On the table there is a red pen, a blue cup and a green book.' and its (colour, object) pairs; ``objects``
+    and ``colors``: the words to draw from (``interp.tasks.pairs`` passes those of one token length)."""
+    objs = rng.sample(objects, k)
+    picked = rng.sample(colors, k)
+    items = [f"{lx.article(c)} {c} {o}" for c, o in zip(picked, objs, strict=True)]
+    return ", ".join(items[:-1]) + " and " + items[-1], list(zip(picked, objs, strict=True))
 
 
 def colored_objects(rng: random.Random, name: str, other: str, n_questions: int = 1) -> str:

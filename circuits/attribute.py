@@ -36,6 +36,7 @@ from circuits.patched import (
     output_sites,
     upstream_outputs,
 )
+from circuits.unsplit import supports_unsplit, unsplit_scores
 from interp.analysis.patching.metrics import Metric, scalar
 from interp.errors import InputError
 from interp.models.tl import HookedTransformer
@@ -56,7 +57,7 @@ def _frozen(model: HookedTransformer) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def _accumulate(model: HookedTransformer, shape: GraphShape, tokens: Tensor, delta: Float[Tensor, "b p up d"],
+def _accumulate(model: HookedTransformer, shape: GraphShape, tokens: Tensor, delta: Float[Tensor, "up b p d"],
                 metric: Metric, scores: Float[Tensor, "pos up down"], fwd_hooks: list) -> float:
     """One forward and backward; adds ``delta . grad`` at every downstream input into ``scores``."""
     per_pos = scores.shape[0] > 1
@@ -64,8 +65,8 @@ def _accumulate(model: HookedTransformer, shape: GraphShape, tokens: Tensor, del
     def grad_hook(down: slice, bound: int):
         def hook(grad: Tensor, hook) -> None:
             g = grad if grad.dim() == 4 else grad[:, :, None]
-            pattern = "bpud,bpvd->puv" if per_pos else "bpud,bpvd->uv"
-            scores[..., :bound, down] += torch.einsum(pattern, delta[:, :, :bound], g)
+            pattern = "ubpd,bpvd->puv" if per_pos else "ubpd,bpvd->uv"
+            scores[..., :bound, down] += torch.einsum(pattern, delta[:bound], g)
         return hook
 
     bwd = [(name, grad_hook(down, bound)) for name, _, down, bound in input_sites(shape)]
@@ -99,21 +100,36 @@ def attribute(model: HookedTransformer, clean: Int[Tensor, "batch pos"], corrupt
     shape = graph.shape
     b, p = clean.shape
     check_fits(4 * b * p * len(shape.upstream) * model.cfg.d_model * 3, "The node outputs of this batch", device)
-    clean_run = CleanRun(*upstream_outputs(model, shape, clean))
-    ablated = ablated_outputs(model, shape, clean, corrupt, ablation, clean_run)
-    delta = ablated - clean_run.outputs
+    unsplit = supports_unsplit(model) and method in ("eap", "eap-ig-inputs")
     scores = torch.zeros(graph.scores.shape, device=device)
-    if method == "exact":
-        scores = _exact(model, shape, clean, ablated, metric, clean_run, scores.shape[0], progress)
-    elif method == "eap":
-        _accumulate(model, shape, clean, delta, metric, scores, [("blocks.0.hook_resid_pre", _requires_grad)])
+    if unsplit and method == "eap" and ablation == "patching":  # the clean outputs come from the gradient pass
+        ablated = upstream_outputs(model, shape, corrupt, resid=False)[0]
+        clean_out = torch.empty_like(ablated)
+
+        def capture(first: int, nodes: Tensor) -> None:
+            clean_out[first : first + nodes.shape[2]] = nodes.permute(2, 0, 1, 3)
+
+        unsplit_scores(model, shape, clean, lambda: (ablated - clean_out).view(len(shape.upstream), -1), metric,
+                       scores, [("blocks.0.hook_resid_pre", _requires_grad)], capture)
     else:
-        for k in tqdm(range(1, ig_steps + 1), desc=method, disable=not progress, leave=False):
-            alpha = k / ig_steps
-            hooks = _ig_input_hooks(alpha, clean_run, ablated) if method == "eap-ig-inputs" else \
-                _ig_activation_hooks(shape, alpha, clean_run, ablated)
-            _accumulate(model, shape, clean, delta, metric, scores, hooks)
-        scores /= ig_steps
+        clean_run = CleanRun(*upstream_outputs(model, shape, clean, resid=method == "exact"))
+        ablated = ablated_outputs(model, shape, clean, corrupt, ablation, clean_run)
+        delta = ablated - clean_run.outputs
+        if unsplit:
+            flat = delta.view(len(shape.upstream), -1)
+            delta = lambda: flat  # noqa: E731
+        accumulate = unsplit_scores if unsplit else _accumulate
+        if method == "exact":
+            scores = _exact(model, shape, clean, ablated, metric, clean_run, scores.shape[0], progress)
+        elif method == "eap":
+            accumulate(model, shape, clean, delta, metric, scores, [("blocks.0.hook_resid_pre", _requires_grad)])
+        else:
+            for k in tqdm(range(1, ig_steps + 1), desc=method, disable=not progress, leave=False):
+                alpha = k / ig_steps
+                hooks = _ig_input_hooks(alpha, clean_run, ablated) if method == "eap-ig-inputs" else \
+                    _ig_activation_hooks(shape, alpha, clean_run, ablated)
+                accumulate(model, shape, clean, delta, metric, scores, hooks)
+            scores /= ig_steps
     graph.scores = torch.where(graph.allowed, scores.cpu(), torch.zeros(()))
     graph.meta = {"method": method, "ablation": ablation, "ig_steps": ig_steps if "ig" in method else None,
                   "n_prompts": b, "n_pos": p, "per_position": per_position}
@@ -121,7 +137,7 @@ def attribute(model: HookedTransformer, clean: Int[Tensor, "batch pos"], corrupt
 
 
 def _ig_input_hooks(alpha: float, clean_run: CleanRun, ablated: Tensor) -> list:
-    start = ablated[:, :, 0] + alpha * (clean_run.outputs[:, :, 0] - ablated[:, :, 0])
+    start = ablated[0] + alpha * (clean_run.outputs[0] - ablated[0])
     return [("blocks.0.hook_resid_pre", lambda act, hook: start.clone().requires_grad_(True))]
 
 
@@ -130,7 +146,7 @@ def _ig_activation_hooks(shape: GraphShape, alpha: float, clean_run: CleanRun, a
 
     def force(first: int, n: int) -> Callable:
         def hook(act: Tensor, hook) -> Tensor:
-            want = target[:, :, first : first + n].reshape(act.shape)
+            want = target[first : first + n].permute(1, 2, 0, 3).reshape(act.shape)
             return want.clone().requires_grad_(True) if not act.requires_grad else act + (want - act).detach()
         return hook
 

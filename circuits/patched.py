@@ -24,6 +24,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from circuits.graph import QKV, GraphShape
+from circuits.unsplit import output_hooks
 from interp.errors import InputError
 from interp.models.tl import HookedTransformer
 
@@ -79,37 +80,36 @@ def _nodes(act: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def upstream_outputs(model: HookedTransformer, shape: GraphShape, tokens: Int[Tensor, "batch pos"]
-                     ) -> tuple[Float[Tensor, "batch pos up d"], Float[Tensor, "layer batch pos d"]]:
-    """Every upstream node's output on ``tokens``, and the residual stream entering each layer (+ the final one)."""
-    outs = torch.empty(*tokens.shape, len(shape.upstream), model.cfg.d_model, device=tokens.device)
-    resid = []
+def upstream_outputs(model: HookedTransformer, shape: GraphShape, tokens: Int[Tensor, "batch pos"],
+                     resid: bool = True) -> tuple[Float[Tensor, "up batch pos d"], Float[Tensor, "layer batch pos d"]]:
+    """Every upstream node's output on ``tokens`` (node-major, so a node's slice is contiguous), and the residual
+    stream entering each layer and the final one (``resid=False``: an empty tensor)."""
+    outs = torch.empty(len(shape.upstream), *tokens.shape, model.cfg.d_model, device=tokens.device)
+    streams: list[Tensor] = []
 
-    def record(start: int, n: int):
-        def hook(act: Tensor, hook) -> None:
-            outs[:, :, start : start + n] = _nodes(act)
-        return hook
+    def sink(first: int, nodes: Tensor) -> None:
+        outs[first : first + nodes.shape[2]] = nodes.permute(2, 0, 1, 3)
 
-    hooks = [(name, record(start, n)) for name, start, n in output_sites(shape)]
-    hooks += [(f"blocks.{layer}.hook_resid_pre", lambda act, hook: resid.append(act.clone()))
-              for layer in range(shape.n_layers)]
-    hooks.append((f"blocks.{shape.n_layers - 1}.hook_resid_post", lambda act, hook: resid.append(act.clone())))
-    with graph_hooks(model):
-        model.run_with_hooks(tokens, fwd_hooks=hooks)
-    return outs, torch.stack(resid)
+    hooks = output_hooks(model, shape, sink)
+    if resid:
+        hooks += [(f"blocks.{layer}.hook_resid_pre", lambda act, hook: streams.append(act.clone()))
+                  for layer in range(shape.n_layers)]
+        hooks.append((f"blocks.{shape.n_layers - 1}.hook_resid_post", lambda act, hook: streams.append(act.clone())))
+    model.run_with_hooks(tokens, fwd_hooks=hooks)
+    return outs, torch.stack(streams) if streams else torch.empty(0)
 
 
 @dataclass
 class CleanRun:
     """The clean run's node outputs and residual streams, so a masked run can start at its first changed layer."""
 
-    outputs: Float[Tensor, "batch pos up d"]
+    outputs: Float[Tensor, "up batch pos d"]
     resid: Float[Tensor, "layer batch pos d"]  # entering each layer, then the final residual stream
 
 
 def ablated_outputs(model: HookedTransformer, shape: GraphShape, clean: Int[Tensor, "batch pos"],
                     corrupt: Int[Tensor, "batch pos"] | None, ablation: str = "patching",
-                    clean_run: CleanRun | None = None) -> Float[Tensor, "batch pos up d"]:
+                    clean_run: CleanRun | None = None) -> Float[Tensor, "up batch pos d"]:
     """What an ablated edge carries from each upstream node: its output on the corrupted prompt (``patching``),
     its mean over the clean prompts and positions (``mean``) or per position (``mean-positional``), or ``zero``."""
     if ablation not in ABLATIONS:
@@ -117,11 +117,11 @@ def ablated_outputs(model: HookedTransformer, shape: GraphShape, clean: Int[Tens
     if ablation == "patching":
         if corrupt is None:
             raise InputError("Patching ablation needs corrupted prompts; pass them, or choose mean or zero ablation.")
-        return upstream_outputs(model, shape, corrupt)[0]
-    outs = clean_run.outputs if clean_run is not None else upstream_outputs(model, shape, clean)[0]
+        return upstream_outputs(model, shape, corrupt, resid=False)[0]
+    outs = clean_run.outputs if clean_run is not None else upstream_outputs(model, shape, clean, resid=False)[0]
     if ablation == "zero":
         return torch.zeros_like(outs)
-    dims = (0, 1) if ablation == "mean" else (0,)
+    dims = (1, 2) if ablation == "mean" else (1,)
     return outs.mean(dims, keepdim=True).expand_as(outs).contiguous()
 
 
@@ -146,11 +146,10 @@ class EdgeRunner:
     ``[batch, pos, up, d]`` on an 8-layer model)."""
 
     def __init__(self, model: HookedTransformer, shape: GraphShape, tokens: Int[Tensor, "batch pos"],
-                 ablated: Float[Tensor, "batch pos up d"], clean_run: CleanRun | None = None) -> None:
+                 ablated: Float[Tensor, "up batch pos d"], clean_run: CleanRun | None = None) -> None:
         self.model, self.shape, self.tokens, self.clean_run = model, shape, tokens, clean_run
-        self.ablated = ablated.permute(2, 0, 1, 3).reshape(len(shape.upstream), -1).contiguous()  # [up, b*p*d]
-        self.clean_delta = None if clean_run is None else \
-            clean_run.outputs.permute(2, 0, 1, 3).reshape(len(shape.upstream), -1) - self.ablated
+        self.ablated = ablated.reshape(len(shape.upstream), -1)  # [up, b*p*d]
+        self.clean_delta = None if clean_run is None else clean_run.outputs.reshape(len(shape.upstream), -1) - self.ablated
         self._delta: Tensor | None = None
 
     def _buffer(self, m: int) -> Tensor:
@@ -204,7 +203,7 @@ class EdgeRunner:
 
 
 def run_with_edges(model: HookedTransformer, shape: GraphShape, tokens: Int[Tensor, "batch pos"],
-                   ablated: Float[Tensor, "batch pos up d"], keep: Bool[Tensor, "mask pos up down"],
+                   ablated: Float[Tensor, "up batch pos d"], keep: Bool[Tensor, "mask pos up down"],
                    clean_run: CleanRun | None = None) -> Float[Tensor, "mask_batch pos vocab"]:
     """Logits of ``keep.shape[0]`` circuits on ``tokens`` (rows ``i*batch .. (i+1)*batch`` belong to mask ``i``).
 

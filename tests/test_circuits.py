@@ -215,3 +215,27 @@ def test_circuit_command_writes_a_report_and_a_reloadable_graph(tiny_run_dir, tm
         run_circuit(CircuitConfig(run_dir=str(tiny_run_dir), task="induction", out_dir=str(out)))
     with pytest.raises(ConfigError, match="acdc"):
         run_circuit(CircuitConfig(run_dir=str(tiny_run_dir), method="magic", out_dir=str(tmp_path / "x")))
+
+
+@pytest.mark.parametrize("norm", ["LN", "LNPre", None])
+def test_unsplit_gradients_equal_the_split_inputs_pass(norm) -> None:
+    """The fast path (ordinary forward, per-head gradients rebuilt through W_Q/K/V and LayerNorm's Jacobian) gives
+    the scores of TransformerLens' split-input pass, per edge and per position."""
+    from circuits.attribute import _accumulate, _requires_grad
+    from circuits.unsplit import unsplit_scores
+
+    torch.manual_seed(0)
+    cfg = HookedTransformerConfig(n_layers=2, d_model=32, n_heads=4, d_head=8, d_mlp=64, n_ctx=16, d_vocab=50,
+                                  act_fn="gelu", normalization_type=norm, seed=0)
+    model = HookedTransformer(cfg).eval()
+    clean, corrupt, metric = random_task()
+    graph = Graph.from_model(model, per_position=True, n_pos=clean.shape[1])
+    clean_run = CleanRun(*upstream_outputs(model, graph.shape, clean))
+    delta = ablated_outputs(model, graph.shape, clean, corrupt) - clean_run.outputs
+    split, fast = torch.zeros(graph.scores.shape), torch.zeros(graph.scores.shape)
+    hooks = [("blocks.0.hook_resid_pre", _requires_grad)]
+    _accumulate(model, graph.shape, clean, delta, metric, split, hooks)
+    flat = delta.reshape(len(graph.shape.upstream), -1)
+    unsplit_scores(model, graph.shape, clean, lambda: flat, metric, fast, hooks)
+    assert split.abs().max() > 1e-3
+    torch.testing.assert_close(fast, split, atol=1e-5, rtol=1e-4)

@@ -46,6 +46,9 @@ if os.environ.get("PYTHONHASHSEED") != "0":
 import torch as t  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_names import our_node  # noqa: E402
+
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 NOTES = (
@@ -74,20 +77,6 @@ NOTES = (
     "Models run in the peer venv's transformer-lens 2.18.0 (auto-circuit imports "
     "transformer_lens.past_key_value_caching, gone in TL 3.x)."
 )
-
-
-def our_node(name: str) -> str:
-    if name in ("Resid Start",):
-        return "input"
-    if name == "Resid End":
-        return "logits"
-    if m := re.fullmatch(r"MLP (\d+)", name):
-        return f"m{m[1]}"
-    if m := re.fullmatch(r"A(\d+)\.(\d+)", name):
-        return f"a{m[1]}.h{m[2]}"
-    if m := re.fullmatch(r"A(\d+)\.(\d+)\.([QKV])", name):
-        return f"a{m[1]}.h{m[2]}<{m[3].lower()}>"
-    raise ValueError(f"unmapped auto-circuit node name {name!r}")
 
 
 def our_edge(edge) -> str:

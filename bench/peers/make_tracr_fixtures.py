@@ -21,6 +21,7 @@ import argparse
 import itertools
 import json
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,9 @@ from auto_circuit.model_utils.tracr_model_utils import (
 )
 from auto_circuit.utils.graph_utils import patchable_model
 from safetensors.torch import save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_names import our_node  # noqa: E402
 
 N_PAIRS = 32
 SEED = 0
@@ -100,22 +104,6 @@ def task_metric(task: str, pairs: dict):
             frac = (logits[..., 0].float() - base.to(logits.device)) / span.to(logits.device)
             return frac[keep.to(logits.device)].mean()
     return metric
-
-
-def our_node(name: str) -> str:
-    import re
-
-    if name == "Resid Start":
-        return "input"
-    if name == "Resid End":
-        return "logits"
-    if m := re.fullmatch(r"MLP (\d+)", name):
-        return f"m{m[1]}"
-    if m := re.fullmatch(r"A(\d+)\.(\d+)", name):
-        return f"a{m[1]}.h{m[2]}"
-    if m := re.fullmatch(r"A(\d+)\.(\d+)\.([QKV])", name):
-        return f"a{m[1]}.h{m[2]}<{m[3].lower()}>"
-    raise ValueError(name)
 
 
 def our_edges(edges) -> list[str]:

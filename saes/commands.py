@@ -76,10 +76,16 @@ def _model_and_sae(args: argparse.Namespace):
 
 
 def register_eval(sub: argparse._SubParsersAction) -> None:
+    from saes.ground_truth.commands import add_ground_truth_options
+
     p = sub.add_parser("eval-sae", help="L0, FVU, CE loss recovered, KL, dead/dense features of an SAE",
                        description="Evaluate an SAE or transcoder spliced into its model; writes eval.json and "
                                    "density.html into the SAE directory.")
     _common(p)
+    p.add_argument("--ground-truth", action="store_true",
+                   help="also score the SAE against ground truth (IOI supervised dictionaries, corpus attribute F1, "
+                        "sparse probing, absorption): ground_truth.json and ground_truth.html (minutes)")
+    add_ground_truth_options(p)
     p.set_defaults(func=run_eval)
 
 
@@ -96,7 +102,14 @@ def run_eval(args: argparse.Namespace) -> int:
     with atomic_path(layout.density) as tmp:
         density_histogram(density).write_html(tmp, include_plotlyjs=True)
     print(format_table(metrics, ("metric", "value")))
-    print_done({"metrics": layout.eval, "feature density histogram": layout.density},
+    written = {"metrics": layout.eval, "feature density histogram": layout.density}
+    if args.ground_truth:
+        from saes.ground_truth.commands import ground_truth_for
+
+        result = ground_truth_for(model, sae, args, layout)
+        print(format_table(result.scores, ("ground-truth score", "value")))
+        written.update({"ground truth": layout.ground_truth, "ground-truth page": layout.ground_truth_page})
+    print_done(written,
                [command("interp dashboard", layout.root, "--run-dir", args.run_dir) + "   # feature pages"])
     return 0
 

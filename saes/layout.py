@@ -7,6 +7,7 @@ run shares (``train_config.json``, ``metrics.jsonl``, ``checkpoints/``) come fro
       checkpoints/{step_000200/{saes/<name>/, trainer.pt, trainer_state.json}, latest}
       <name>/                     SAELayout (SAELens format)
         cfg.json  sae_weights.safetensors  sparsity.safetensors  eval.json  density.html  dashboard/
+        ground_truth.json  ground_truth.html
 
 >>> run = SAERunLayout("runs/saes")
 >>> run.sae("topk-blocks.1.hook_resid_pre").weights
@@ -33,6 +34,8 @@ class SAELayout(Layout):
     sparsity = property(lambda self: self.root / "sparsity.safetensors")  # SAELens' feature log-sparsity
     eval = property(lambda self: self.root / "eval.json")
     density = property(lambda self: self.root / "density.html")
+    ground_truth = property(lambda self: self.root / "ground_truth.json")  # eval-sae --ground-truth
+    ground_truth_page = property(lambda self: self.root / "ground_truth.html")
     dashboard = property(lambda self: self.root / "dashboard")
 
     def is_sae(self) -> bool:

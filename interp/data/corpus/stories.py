@@ -170,28 +170,38 @@ def _cumulative(mix: tuple[tuple[str, float], ...]) -> list[tuple[str, float]]:
     return [(kind, sum(p for _, p in mix[: i + 1])) for i, (kind, _) in enumerate(mix)]
 
 
-def story_sentences(rng: random.Random, mix: str = "default", concept: str | None = "auto") -> list[str]:
-    """The sentences of one story of 6-12 sentences, its probe sentences drawn from ``MIXES[mix]``. ``concept``:
-    "auto" draws one or none (``concepts.pick_concept``), None gives none, a name of ``concepts.CONCEPTS`` that
-    one (its opening sets it up, then some of its sentences)."""
+def labelled_sentences(rng: random.Random, mix: str = "default",
+                       concept: str | None = "auto") -> tuple[list[tuple[str, str]], str]:
+    """The (kind, sentence) pairs of one story and its concept ("none" when it has none): the generator's own
+    record of what each sentence is, the ground truth of ``labels.py``. Kinds: opening, ending, narrative, concept
+    and the probe kinds of ``MIXES`` (a "give" sentence told before both characters were named is "narrative")."""
     c = _Cast(rng)
     picked = pick_concept(rng) if concept == "auto" else concept
     theme = CONCEPTS[picked] if picked else None
-    parts = [_opening(rng, c)] if theme is None else [theme.opening(rng, c.hero)]
+    parts = [("opening", _opening(rng, c)) if theme is None else ("concept", theme.opening(rng, c.hero))]
     cumulative = _cumulative(MIXES[mix])
     for _ in range(rng.randint(4, 10)):
         if theme is not None and rng.random() < SENTENCE_SHARE:
-            parts.append(theme.sentence(rng, c.hero, c.friend, c.his))
+            parts.append(("concept", theme.sentence(rng, c.hero, c.friend, c.his)))
             continue
         r = rng.random()
         for kind, cum in cumulative:
             if r < cum:
-                parts.append(_probe(rng, kind, c, parts))
+                told = [s for _, s in parts]
+                named = kind != "give" or any(c.friend in s for s in told)
+                parts.append((kind if named else "narrative", _probe(rng, kind, c, told)))
                 break
         else:
-            parts.append(_narrative(rng, c))
-    parts.append(_ending(rng, c))
-    return parts
+            parts.append(("narrative", _narrative(rng, c)))
+    parts.append(("ending", _ending(rng, c)))
+    return parts, picked or "none"
+
+
+def story_sentences(rng: random.Random, mix: str = "default", concept: str | None = "auto") -> list[str]:
+    """The sentences of one story of 6-12 sentences, its probe sentences drawn from ``MIXES[mix]``. ``concept``:
+    "auto" draws one or none (``concepts.pick_concept``), None gives none, a name of ``concepts.CONCEPTS`` that
+    one (its opening sets it up, then some of its sentences)."""
+    return [sentence for _, sentence in labelled_sentences(rng, mix, concept)[0]]
 
 
 def join_sentences(parts: list[str]) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from interp.analysis.probes import LogisticProbe
 from interp.errors import InputError
 from saes import SAEConfig, build_sae
 from saes.ground_truth import (
@@ -22,7 +23,6 @@ from saes.ground_truth import (
     top_latents,
 )
 from saes.ground_truth.control import value_means
-from saes.ground_truth.probing import LogisticProbe
 
 D, SIGMA = 64, 0.05
 
@@ -165,39 +165,6 @@ def test_bad_input_is_refused_with_a_reason():
         SupervisedDictionary.fit(acts, {"a0": labels["a0"][:10]})
 
 
-def planted_ioi_attributes(model, n: int = 320, seed: int = 0):
-    """IOI prompts for the planted circuit with known io / s (every name pair equally often) and one
-    counterfactual per attribute: BOS f A f B f S END with (A, B) = (IO, S) or (S, IO)."""
-    from saes.ground_truth.ioi import IOIAttributes
-
-    n_names = int((model.unembed.W_U.detach().abs().sum(0) > 0).sum())
-    end, filler = model.cfg.d_vocab - 1, n_names + 1
-    pairs = [(a, b) for a in range(1, n_names + 1) for b in range(1, n_names + 1) if a != b]
-    rng = random.Random(seed)
-
-    def prompt(io: int, s: int, abba: bool) -> list[int]:
-        a, b = (io, s) if abba else (s, io)
-        return [0, filler, a, filler, b, filler, s, end]
-
-    rows, cf = [], {"io": [], "s": []}
-    labels, cf_labels = {"io": [], "s": []}, {"io": [], "s": []}
-    for i in range(n):
-        io, s = pairs[i % len(pairs)]
-        abba = i % 2 == 0
-        rows.append(prompt(io, s, abba))
-        other = rng.choice([x for x in range(1, n_names + 1) if x not in (io, s)])
-        cf["io"].append(prompt(other, s, abba))
-        cf["s"].append(prompt(io, other, abba))
-        labels["io"].append(str(io))
-        labels["s"].append(str(s))
-        cf_labels["io"].append(str(other))
-        cf_labels["s"].append(str(other))
-    tokens = torch.tensor(rows)
-    return IOIAttributes(tokens, torch.full((n,), tokens.shape[1] - 1), labels,
-                         {a: torch.tensor(t) for a, t in cf.items()}, cf_labels,
-                         torch.tensor([int(x) for x in labels["io"]]), torch.tensor([int(x) for x in labels["s"]]))
-
-
 def test_ioi_axes_on_the_planted_circuit():
     """The planted model's name mover reads only the counts at END: the supervised dictionary of io and s at
     blocks.1.hook_resid_pre keeps and carries the logit difference. Editing s there moves the answer as the
@@ -206,7 +173,7 @@ def test_ioi_axes_on_the_planted_circuit():
     io edit lands on the counterfactual."""
     from interp.models.planted_ioi import planted_ioi_model
     from saes.ground_truth import evaluate_ioi
-    from saes.ground_truth.ioi import IOINotSolvedError
+    from saes.ground_truth.ioi import IOINotSolvedError, planted_ioi_attributes
 
     model, _ = planted_ioi_model()
     data = planted_ioi_attributes(model)
@@ -290,3 +257,20 @@ def test_cli_eval_sae_ground_truth_and_compare_saes(tiny_run_dir, tmp_path):
     (other / "notes.txt").write_text("mine")
     with pytest.raises(RunDirError, match="something other than"):
         main(["compare-saes", str(dirs["topk"]), "--out", str(other), "--debug", *common])
+
+
+def test_an_sae_of_another_hook_or_model_is_refused():
+    from interp.errors import HookNameError
+    from interp.models.planted_ioi import planted_ioi_model
+    from saes.errors import SAEConfigError
+    from saes.ground_truth import evaluate_ground_truth
+
+    model, _ = planted_ioi_model()
+    d = model.cfg.d_model
+    with pytest.raises(HookNameError, match="blocks.7"):
+        evaluate_ground_truth(model, build_sae(SAEConfig(architecture="topk", d_in=d, d_sae=8, k=2,
+                                                         hook_name="blocks.7.hook_resid_pre")))
+    other = build_sae(SAEConfig(architecture="topk", d_in=d, d_sae=8, k=2, hook_name="blocks.1.hook_resid_pre",
+                                metadata={"model_hash": "0" * 64, "model_run": "elsewhere"}))
+    with pytest.raises(SAEConfigError, match="another model"):
+        evaluate_ground_truth(model, other)

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from interp.analysis.activations.store import ActivationStore
 from interp.analysis.hooks import resolve_hook_names
+from interp.analysis.probes import fit_logistic
 from interp.errors import InputError
 from interp.models.tl import HookedTransformer
 
@@ -78,24 +79,9 @@ def act_add(model: HookedTransformer, positive: str, negative: str, hook: str) -
 
 
 def probe_direction(positive: Float[Tensor, "n d"], negative: Float[Tensor, "m d"], steps: int = 300,
-                    weight_decay: float = 1e-3, seed: int = 0) -> Float[Tensor, " d"]:
+                    weight_decay: float = 1e-3) -> Float[Tensor, " d"]:
     """The unit weight vector of a logistic-regression probe separating ``positive`` from ``negative`` rows
-    (features standardised for the fit, the weights mapped back to activation space)."""
-    x = torch.cat([positive, negative]).double()
-    y = torch.cat([torch.ones(len(positive)), torch.zeros(len(negative))]).double()
-    mu, sd = x.mean(0), x.std(0).clamp_min(1e-6)
-    z = (x - mu) / sd
-    torch.manual_seed(seed)
-    w = torch.zeros(x.shape[1], dtype=torch.double, requires_grad=True)
-    b = torch.zeros((), dtype=torch.double, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure() -> Tensor:
-        opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, y) + weight_decay * w.pow(2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    direction = (w / sd).detach()
-    return (direction / direction.norm()).float()
+    (``interp.analysis.probes``: features standardised for the fit, the weights mapped back to activation space)."""
+    x = torch.cat([positive, negative])
+    y = torch.cat([torch.ones(len(positive)), torch.zeros(len(negative))]).bool()
+    return fit_logistic(x, y, l2=weight_decay, steps=steps).direction()

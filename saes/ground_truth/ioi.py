@@ -104,6 +104,38 @@ def ioi_attribute_prompts(model: HookedTransformer, n: int = 512, n_names: int =
     return IOIAttributes(tokens, last, labels, cf_tokens, cf_labels, torch.tensor(io_ids), torch.tensor(s_ids))
 
 
+def planted_ioi_attributes(model: HookedTransformer, n: int = 320, seed: int = 0) -> IOIAttributes:
+    """IOI prompts for the planted circuit (``interp.models.planted_ioi``; n_ctx 8) with known io and s (every
+    ordered name pair equally often) and one counterfactual per attribute: BOS f A f B f S END with (A, B) = (IO, S)
+    or (S, IO), f a filler. The known answer of the IOI axes (``tests/test_sae_ground_truth.py``)."""
+    n_names = int((model.unembed.W_U.detach().abs().sum(0) > 0).sum())
+    end, filler = model.cfg.d_vocab - 1, n_names + 1
+    pairs = [(a, b) for a in range(1, n_names + 1) for b in range(1, n_names + 1) if a != b]
+    rng = random.Random(seed)
+
+    def prompt(io: int, s: int, abba: bool) -> list[int]:
+        a, b = (io, s) if abba else (s, io)
+        return [0, filler, a, filler, b, filler, s, end]
+
+    rows, cf = [], {"io": [], "s": []}
+    labels, cf_labels = {"io": [], "s": []}, {"io": [], "s": []}
+    for i in range(n):
+        io, s = pairs[i % len(pairs)]
+        abba = i % 2 == 0
+        rows.append(prompt(io, s, abba))
+        other = rng.choice([x for x in range(1, n_names + 1) if x not in (io, s)])
+        cf["io"].append(prompt(other, s, abba))
+        cf["s"].append(prompt(io, other, abba))
+        labels["io"].append(str(io))
+        labels["s"].append(str(s))
+        cf_labels["io"].append(str(other))
+        cf_labels["s"].append(str(other))
+    tokens = torch.tensor(rows)
+    return IOIAttributes(tokens, torch.full((n,), tokens.shape[1] - 1), labels,
+                         {a: torch.tensor(t) for a, t in cf.items()}, cf_labels,
+                         torch.tensor([int(x) for x in labels["io"]]), torch.tensor([int(x) for x in labels["s"]]))
+
+
 def _pad(model: HookedTransformer, texts: list[str]) -> tuple[Tensor, Tensor]:
     ids = [[model.tokenizer.bos_token_id] + model.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     width = max(len(x) for x in ids)

@@ -3,8 +3,7 @@ on the activations? For each attribute value (one against the attribute's other 
 whose mean activation differs most between the classes are chosen on the training split, a logistic regression
 is fitted on them, and its test accuracy is set beside a dense probe's on the raw activations.
 
-Written here (not scikit-learn, which the workbench does not depend on): L-BFGS on standardised inputs with a
-small L2 penalty, a few milliseconds per probe at these sizes.
+The probes are ``interp.analysis.probes`` (logistic regression by L-BFGS).
 
 >>> frame = sparse_probing(acts, feats, {"category": labels["category"]}, ks=(1, 2, 5))
 >>> frame.groupby("attribute")[["dense", "k1", "k5"]].mean()
@@ -15,51 +14,13 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import pandas as pd
 import torch
-from jaxtyping import Bool, Float
+from jaxtyping import Float
 from torch import Tensor
 
-
-@dataclass
-class LogisticProbe:
-    """A binary logistic regression on standardised inputs: ``sigmoid(((x - mu) / sd) @ w + b)``."""
-
-    mu: Tensor
-    sd: Tensor
-    w: Tensor
-    b: Tensor
-
-    def logits(self, x: Float[Tensor, "n d"]) -> Float[Tensor, " n"]:
-        return ((x.float() - self.mu) / self.sd) @ self.w + self.b
-
-    def direction(self) -> Float[Tensor, " d"]:
-        """The probe's direction in the input space (unit norm)."""
-        d = self.w / self.sd
-        return d / d.norm().clamp(min=1e-12)
-
-
-def fit_logistic(x: Float[Tensor, "n d"], y: Bool[Tensor, " n"], l2: float = 1e-3, steps: int = 100) -> LogisticProbe:
-    """Logistic regression by L-BFGS (``l2`` on the weights, inputs standardised first)."""
-    x = x.float()
-    mu, sd = x.mean(0), x.std(0).clamp(min=1e-6)
-    z = (x - mu) / sd
-    w = torch.zeros(x.shape[1], requires_grad=True)
-    b = torch.zeros((), requires_grad=True)
-    target = y.float()
-    opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure() -> Tensor:
-        opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, target) + l2 * w.pow(2).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        opt.step(closure)
-    return LogisticProbe(mu, sd, w.detach(), b.detach())
+from interp.analysis.probes import LogisticProbe, fit_logistic
 
 
 def accuracy(probe: LogisticProbe, x: Tensor, y: Tensor) -> float:

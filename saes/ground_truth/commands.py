@@ -19,8 +19,8 @@ def add_ground_truth_options(p: argparse.ArgumentParser) -> None:
                    help="held-out corpus stories for the attribute metrics (F1, probing, absorption; default 400, "
                         "about 60k tokens; fewer leaves rare values out, each value needs 20-40 examples)")
     p.add_argument("--n-ioi-prompts", type=int, default=512,
-                   help="IOI prompts for the supervised dictionary and the three axes (default 512; at least 8 "
-                        "per attribute value, so >= 64 with the 8 names used)")
+                   help="IOI prompts for the supervised dictionary and the three axes (default 512: half fit the "
+                        "dictionary, half score it; each of the 8 names needs >= 8 prompts per half, so >= 128)")
 
 
 def ground_truth_for(model, sae, args: argparse.Namespace, layout):

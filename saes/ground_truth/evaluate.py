@@ -31,15 +31,22 @@ from saes.ground_truth.ioi import (
 from saes.hooked import check_sae_fits
 
 SCORE_HELP = {
-    "ioi_sufficiency": "share of the IOI logit difference kept when the activation is replaced by the SAE's "
-                       "reconstruction (relative to mean ablation; 1 = all)",
-    "ioi_necessity": "share of the IOI logit difference lost when the reconstruction is removed (a - recon + mean)",
-    "ioi_control_swap": "sparse control with the top-F1 latents swapped (1 = as the counterfactual's activation)",
-    "ioi_control_greedy": "sparse control with the best few latents chosen greedily towards the counterfactual",
+    "ioi_sufficiency": "IOI logit difference with the activation replaced by the SAE's reconstruction, over the "
+                       "clean one (Makelov et al.'s Fig. 2)",
+    "ioi_recovered": "the same relative to mean ablation: (LD_recon - LD_mean) / (LD_clean - LD_mean)",
+    "ioi_necessity": "1 - |LD_mean - LD(E[a] + a - recon)| / |LD_mean - LD_clean|: how much removing the "
+                     "reconstruction acts like mean ablation",
+    "ioi_edit_accuracy_swap": "share of prompts whose top token after the top-F1 swap matches the counterfactual "
+                              "patch (mean over io, s, io_pos)",
+    "ioi_edit_accuracy_greedy": "the same with the greedy edit (2 x edit_k latents moved towards the counterfactual)",
+    "ioi_edit_accuracy_no_edit": "the same without any edit (the floor)",
+    "ioi_control_swap": "continuous control: 1 - |logits_edit - logits_cf| / |logits_clean - logits_cf|",
+    "ioi_control_greedy": "the same for the greedy edit",
     "ioi_f1": "mean best-latent F1 of the IOI attribute values (io, s, io_pos)",
-    "supervised_sufficiency": "the same for the supervised dictionary (the reference)",
-    "supervised_necessity": "the same for the supervised dictionary",
-    "supervised_control": "sparse control with the supervised dictionary (a - u_old + u_new)",
+    "ioi_latents_f1_08": "latents whose best IOI attribute value has F1 >= 0.8 (mean over attributes)",
+    "supervised_sufficiency": "sufficiency of the supervised dictionary (the reference)",
+    "supervised_necessity": "necessity of the supervised dictionary",
+    "supervised_edit_accuracy": "edit accuracy of the supervised edit a - u_old + u_new",
     "probe_dense": "dense linear probe accuracy on the activations (the ceiling for sparse probes)",
     "absorption_rate": "first-letter absorption: share of probe-recognised tokens whose main latents are silent "
                        "while another latent carries the letter (lower is better)",
@@ -62,7 +69,7 @@ class GroundTruth:
 def _ioi_scores(frame: pd.DataFrame) -> dict[str, float]:
     out = {}
     for (dictionary, metric), group in frame.groupby(["dictionary", "metric"]):
-        key = f"{'ioi' if dictionary == 'sae' else dictionary}_{metric}"
+        key = {"sae": f"ioi_{metric}", "none": f"ioi_{metric}_no_edit"}.get(dictionary, f"{dictionary}_{metric}")
         out[key] = float(group.value.mean())
     return out
 

@@ -68,8 +68,20 @@ def latent_f1(active: Bool[Tensor, "n latents"], labels: Sequence[str], min_coun
     return pd.DataFrame(rows)
 
 
-def top_latents(active: Bool[Tensor, "n latents"], labels: Sequence[str], values: Sequence[str],
-                k: int) -> dict[str, list[int]]:
-    """The ``k`` latents of highest F1 for each value (the SAE's own features for it, as sparse control uses)."""
+def f1_ranking(active: Bool[Tensor, "n latents"], labels: Sequence[str], values: Sequence[str],
+               depth: int = 64) -> dict[str, list[int]]:
+    """Each value's ``depth`` latents of highest F1, best first (the ranking sparse control draws from)."""
     _, _, f1 = f1_matrix(active, labels, values)
-    return {v: f1[:, j].topk(min(k, f1.shape[0])).indices.tolist() for j, v in enumerate(values)}
+    return {v: f1[:, j].topk(min(depth, f1.shape[0])).indices.tolist() for j, v in enumerate(values)}
+
+
+def interpretable_latents(active: Bool[Tensor, "n latents"], labels: Sequence[str], threshold: float = 0.8,
+                          min_count: int = 8) -> int:
+    """Latents whose best interpretation among the attribute's values (those with >= ``min_count`` examples) has
+    F1 >= ``threshold``: the paper's per-latent count (its predicate set is richer: unions of names, gender)."""
+    counts = Counter(x for x in labels if x)
+    values = sorted(v for v, c in counts.items() if c >= min_count)
+    if not values:
+        return 0
+    _, _, f1 = f1_matrix(active, labels, values)
+    return int((f1.max(1).values >= threshold).sum())

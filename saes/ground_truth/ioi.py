@@ -6,13 +6,17 @@ indirect object named first, or BABA), balanced and independent. Each prompt has
 (that attribute changed, all else equal, same length), the target of sparse control. Activations are read and
 patched at the last position (END), where the answer is produced.
 
-Axes (``evaluate_ioi``), for the supervised dictionary and for an SAE at the same hook:
-- approximation: ``sufficiency`` = (LD with the activation replaced by the reconstruction - LD mean-ablated) /
-  (LD clean - LD mean-ablated): the share of the logit difference the reconstruction keeps; ``necessity`` =
-  (LD clean - LD with ``a - recon + mean(recon)``) / (LD clean - LD mean-ablated): the share lost without it;
-- control: per attribute, ``1 - |logits_edit - logits_cf| / |logits_clean - logits_cf|`` where ``logits_cf``
-  patch in the counterfactual's own activation (the best any edit at this hook can do);
-- interpretability: each latent's F1 for each attribute value (best per value, averaged).
+Axes (``evaluate_ioi``), for the supervised dictionary and for an SAE at the same hook, with the paper's
+definitions (dictionaries and F1 rankings fitted on the first half of the prompts, scored on the second):
+- approximation: ``sufficiency`` = LD(a := recon) / LD clean (the paper's Fig. 2); ``recovered`` =
+  (LD(a := recon) - LD mean-ablated) / (LD clean - LD mean-ablated) (its SAE-selection measure, A.11);
+  ``necessity`` = 1 - |LD mean-ablated - LD(a := E[a] + a - recon)| / |LD mean-ablated - LD clean|;
+- control, per attribute: ``edit_accuracy`` = share of prompts whose top token after the edit is the top token
+  with the counterfactual's own activation patched in (the paper's measure; ``edit_accuracy_none``: the same
+  without an edit, its floor), and ``control`` = 1 - |logits_edit - logits_cf| / |logits_clean - logits_cf|
+  (centred logits: a continuous version);
+- interpretability: each attribute value's best-latent F1 (averaged over values) and the paper's count of
+  latents whose best value has F1 >= 0.8.
 
 >>> data = ioi_attribute_prompts(model, n=512)
 >>> frame = evaluate_ioi(model, data, hook="blocks.1.hook_resid_pre", sae=sae)   # one row per (dictionary, axis)
@@ -33,8 +37,8 @@ from interp.errors import InputError
 from interp.models.tl import HookedTransformer
 from interp.tasks.ioi import EVAL_TEMPLATES
 from saes.base import SAE
-from saes.ground_truth.control import greedy_edit, swap_edit, value_means
-from saes.ground_truth.interpretability import latent_f1, top_latents
+from saes.ground_truth.control import greedy_edit, swap_edit
+from saes.ground_truth.interpretability import f1_ranking, interpretable_latents, latent_f1
 from saes.ground_truth.supervised import SupervisedDictionary
 from saes.hooked import _flat
 
@@ -75,9 +79,12 @@ def ioi_attribute_prompts(model: HookedTransformer, n: int = 512, n_names: int =
     labels = {a: [] for a in ATTRIBUTES}
     cf_labels = {a: [] for a in ATTRIBUTES}
     io_ids, s_ids = [], []
+    # Every (io, s, order) combination in turn, in a shuffled order: the attributes are balanced and independent in
+    # any run of consecutive prompts (so in both halves evaluate_ioi splits them into).
+    combos = [(io, s, abba) for io in names for s in names if io != s for abba in (True, False)]
+    rng.shuffle(combos)
     for i in range(n):
-        io, s = rng.sample(names, 2)
-        abba = i % 2 == 0
+        io, s, abba = combos[i % len(combos)]
         intro, action = rng.choice(EVAL_TEMPLATES)
         obj = rng.choice(lx.OBJECTS)
         common = dict(place=rng.choice(lx.PLACES), obj=obj, a_obj=lx.with_article(obj), day=rng.choice(lx.DAYS))
@@ -199,58 +206,90 @@ def _toward(edit: Tensor, clean: Tensor, target: Tensor) -> float:
 def evaluate_ioi(model: HookedTransformer, data: IOIAttributes, hook: str, sae: SAE | None = None, edit_k: int = 2,
                  min_count: int = 8) -> pd.DataFrame:
     """The three axes for the supervised dictionary (and ``sae``, at its own hook) on ``data``: one row per
-    (dictionary, metric, attribute). ``edit_k``: latents removed and added per SAE swap (the greedy edit may move
-    ``2 * edit_k``), against the supervised edit's one vector out and one in."""
-    acts = end_activations(model, data.tokens, data.last, hook)
-    sd = SupervisedDictionary.fit(acts, data.labels, min_count=min_count)
-    clean = end_logits(model, data.tokens, data.last)
-    ld_clean = _ld(clean, data)
-    ld_mean = _ld(end_logits(model, data.tokens, data.last, hook, sd.mean.expand_as(acts)), data)
-    span = ld_clean - ld_mean
-    if ld_clean < MIN_LOGIT_DIFF or span < MIN_LOGIT_DIFF / 2:
+    (dictionary, metric, attribute). ``edit_k``: latents removed and added per SAE swap; the greedy edit may move
+    ``2 * edit_k`` (the paper's k = 4), against the supervised edit's one vector out and one in."""
+    half = len(data.tokens) // 2
+    fit, test = _subset(data, slice(0, half)), _subset(data, slice(half, None))
+    fit_acts = end_activations(model, fit.tokens, fit.last, hook)
+    acts = end_activations(model, test.tokens, test.last, hook)
+    run = _Runner(model, test, hook, acts, mean=fit_acts.mean(0))
+    if run.ld_clean < MIN_LOGIT_DIFF or run.ld_clean - run.ld_mean < MIN_LOGIT_DIFF / 2:
         raise IOINotSolvedError(
             f"The IOI axes need a model that does IOI and a hook that carries it: the logit difference is "
-            f"{ld_clean:.3f} clean and {ld_mean:.3f} with {hook} mean-ablated at the last position (need >= "
+            f"{run.ld_clean:.3f} clean and {run.ld_mean:.3f} with {hook} mean-ablated at the last position (need >= "
             f"{MIN_LOGIT_DIFF} and a drop >= {MIN_LOGIT_DIFF / 2}). Use a model that solves IOI (the quickstart's) "
             "or a hook after the layer that moves the names.")
-    rows = [dict(dictionary="model", metric="logit_diff_clean", attribute="", value=ld_clean),
-            dict(dictionary="model", metric="logit_diff_mean_ablated", attribute="", value=ld_mean)]
-
-    def approximation(name: str, recon: Tensor) -> None:
-        suff = _ld(end_logits(model, data.tokens, data.last, hook, recon), data)
-        nec = _ld(end_logits(model, data.tokens, data.last, hook, acts - recon + recon.mean(0)), data)
-        rows.extend([dict(dictionary=name, metric="sufficiency", attribute="", value=(suff - ld_mean) / span),
-                     dict(dictionary=name, metric="necessity", attribute="", value=(ld_clean - nec) / span)])
-
-    approximation("supervised", sd.reconstruct(data.labels))
-    oracle = {a: end_logits(model, data.tokens, data.last, hook,
-                            end_activations(model, data.cf_tokens[a], data.last, hook)) for a in data.labels}
-    for a in data.labels:
-        edited = sd.edit(acts, a, data.labels[a], data.cf_labels[a])
-        value = _toward(end_logits(model, data.tokens, data.last, hook, edited), clean, oracle[a])
-        rows.append(dict(dictionary="supervised", metric="control", attribute=a, value=value))
+    sd = SupervisedDictionary.fit(fit_acts, fit.labels, min_count=min_count)
+    rows = [dict(dictionary="model", metric="logit_diff_clean", attribute="", value=run.ld_clean),
+            dict(dictionary="model", metric="logit_diff_mean_ablated", attribute="", value=run.ld_mean)]
+    rows += run.approximation("supervised", sd.reconstruct(test.labels))
+    for a in test.labels:
+        rows += run.control("supervised", a, sd.edit(acts, a, test.labels[a], test.cf_labels[a]))
+        rows.append(dict(dictionary="none", metric="edit_accuracy", attribute=a, value=run.agreement(a, run.clean)))
     if sae is not None and not sae.cfg.is_transcoder:
-        rows.extend(_sae_axes(model, data, hook, sae, acts, clean, oracle, approximation, edit_k, min_count))
+        rows += _sae_axes(run, sae, fit_acts, fit, edit_k, min_count)
     return pd.DataFrame(rows)
 
 
-def _sae_axes(model, data, hook, sae, acts, clean, oracle, approximation, edit_k, min_count) -> list[dict]:
+def _subset(data: IOIAttributes, rows: slice) -> IOIAttributes:
+    return IOIAttributes(data.tokens[rows], data.last[rows], {a: v[rows] for a, v in data.labels.items()},
+                         {a: t[rows] for a, t in data.cf_tokens.items()},
+                         {a: v[rows] for a, v in data.cf_labels.items()}, data.io_ids[rows], data.s_ids[rows])
+
+
+class _Runner:
+    """The model's END logits on one prompt set under each patch, and the axes' formulas."""
+
+    def __init__(self, model: HookedTransformer, data: IOIAttributes, hook: str, acts: Tensor, mean: Tensor) -> None:
+        self.model, self.data, self.hook, self.acts, self.mean = model, data, hook, acts, mean
+        self.clean = end_logits(model, data.tokens, data.last)
+        self.ld_clean = _ld(self.clean, data)
+        self.ld_mean = _ld(self.patched(mean.expand_as(acts)), data)
+        self.cf_acts = {a: end_activations(model, t, data.last, hook) for a, t in data.cf_tokens.items()}
+        self.oracle = {a: self.patched(x) for a, x in self.cf_acts.items()}
+
+    def patched(self, new: Tensor) -> Tensor:
+        return end_logits(self.model, self.data.tokens, self.data.last, self.hook, new)
+
+    def agreement(self, attr: str, logits: Tensor) -> float:
+        return float((logits.argmax(-1) == self.oracle[attr].argmax(-1)).float().mean())
+
+    def approximation(self, name: str, recon: Tensor) -> list[dict]:
+        ld_recon = _ld(self.patched(recon), self.data)
+        ld_without = _ld(self.patched(self.mean + self.acts - recon), self.data)
+        span = self.ld_clean - self.ld_mean
+        values = {"sufficiency": ld_recon / self.ld_clean, "recovered": (ld_recon - self.ld_mean) / span,
+                  "necessity": 1 - abs(self.ld_mean - ld_without) / abs(span)}
+        return [dict(dictionary=name, metric=k, attribute="", value=v) for k, v in values.items()]
+
+    def control(self, name: str, attr: str, edited: Tensor, suffix: str = "") -> list[dict]:
+        logits = self.patched(edited)
+        return [dict(dictionary=name, metric=f"edit_accuracy{suffix}", attribute=attr,
+                     value=self.agreement(attr, logits)),
+                dict(dictionary=name, metric=f"control{suffix}", attribute=attr,
+                     value=_toward(logits, self.clean, self.oracle[attr]))]
+
+
+def _sae_axes(run: _Runner, sae: SAE, fit_acts: Tensor, fit: IOIAttributes, edit_k: int,
+              min_count: int) -> list[dict]:
+    from saes.ground_truth.corpus import encode
+
+    data = run.data
+    feats, fit_feats = encode(sae, run.acts), encode(sae, fit_acts)
     with torch.no_grad():
-        feats = sae.encode(acts.to(sae.W_enc.device)).float().cpu()
-        recon = (sae.decode(feats.to(sae.W_dec.device)) + sae.skip_out(acts.to(sae.W_dec.device))).float().cpu()
-    approximation("sae", recon)
-    rows = []
+        dev = sae.W_dec.device
+        recon = (sae.decode(feats.to(dev)) + sae.skip_out(run.acts.to(dev))).float().cpu()
+    rows = run.approximation("sae", recon)
     w_dec = sae.W_dec.detach().float().cpu()
     for a in data.labels:
-        labels, values = data.labels[a], sorted(set(data.labels[a]) | set(data.cf_labels[a]))
-        top = top_latents(feats > 0, labels, values, edit_k)
-        swapped = swap_edit(w_dec, acts, feats, labels, data.cf_labels[a], top, value_means(feats, labels))
-        with torch.no_grad():
-            cf_feats = sae.encode(end_activations(model, data.cf_tokens[a], data.last, hook)).float().cpu()
-        greedy = greedy_edit(w_dec, acts, feats, cf_feats, 2 * edit_k)
-        for name, edited in (("control_swap", swapped), ("control_greedy", greedy)):
-            value = _toward(end_logits(model, data.tokens, data.last, hook, edited), clean, oracle[a])
-            rows.append(dict(dictionary="sae", metric=name, attribute=a, value=value))
-        f1 = latent_f1(feats > 0, labels, min_count=min_count)
-        rows.append(dict(dictionary="sae", metric="f1", attribute=a, value=float(f1.f1.mean())))
+        values = sorted(set(fit.labels[a]) | set(data.labels[a]) | set(data.cf_labels[a]))
+        ranking = f1_ranking(fit_feats > 0, fit.labels[a], values)
+        cf_feats = encode(sae, run.cf_acts[a])
+        swapped = swap_edit(w_dec, run.acts, feats, cf_feats, data.labels[a], data.cf_labels[a], ranking, edit_k)
+        greedy = greedy_edit(w_dec, run.acts, feats, cf_feats, 2 * edit_k, target_acts=run.cf_acts[a])
+        rows += run.control("sae", a, swapped, "_swap") + run.control("sae", a, greedy, "_greedy")
+        f1 = latent_f1(feats > 0, data.labels[a], min_count=min_count)
+        rows += [dict(dictionary="sae", metric="f1", attribute=a, value=float(f1.f1.mean())),
+                 dict(dictionary="sae", metric="latents_f1_08", attribute=a,
+                      value=float(interpretable_latents(feats > 0, data.labels[a], min_count=min_count)))]
     return rows

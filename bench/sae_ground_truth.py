@@ -7,8 +7,9 @@ ground truth, with the supervised dictionary as the reference.
 3. Print the table, the best architecture per axis, the supervised dictionary's IOI sufficiency and necessity
    and the seconds of one full ground-truth evaluation.
 
-Last line: ``supervised_sufficiency=... supervised_necessity=... supervised_control=... best_sae_sufficiency=...
-best_sae_control_swap=... best_sae_control_greedy=... eval_seconds_max=...``
+Last line: ``supervised_sufficiency=... supervised_necessity=... supervised_edit_accuracy=... no_edit_accuracy=...
+best_sae_sufficiency=... best_sae_edit_accuracy_swap=... best_sae_edit_accuracy_greedy=... eval_seconds_max=...``
+(edit accuracies: mean over the attributes whose counterfactual changes the answer at this hook).
 
     python bench/sae_ground_truth.py --run-dir runs/quickstart/model --out runs/sae-ground-truth
 """
@@ -28,11 +29,11 @@ from _common import machine  # noqa: E402
 # Width multipliers of d_model and each architecture's sparsity setting (L0 near 16-32 on the quickstart model).
 EXPANSIONS = (4, 16)
 ARCHITECTURES = {
-    "standard": {"l1_coefficient": 2.0},
+    "standard": {"l1_coefficient": 3.0},
     "topk": {"k": 16},
     "batchtopk": {"k": 16},
     "jumprelu": {"l0_coefficient": 0.02, "jumprelu_init_threshold": 0.05},
-    "gated": {"l1_coefficient": 2.0},
+    "gated": {"l1_coefficient": 5.0},
     "matryoshka_batchtopk": {"k": 16},
 }
 
@@ -50,7 +51,7 @@ def main() -> None:
     p.add_argument("--run-dir", required=True)
     p.add_argument("--out", default="runs/sae-ground-truth")
     p.add_argument("--hook", default="blocks.1.hook_resid_pre")
-    p.add_argument("--n-tokens", type=int, default=1_000_000, help="SAE training tokens (default 1,000,000)")
+    p.add_argument("--n-tokens", type=int, default=600_000, help="SAE training tokens (default 600,000)")
     p.add_argument("--n-stories", type=int, default=400)
     p.add_argument("--n-ioi-prompts", type=int, default=512)
     args = p.parse_args()
@@ -84,9 +85,11 @@ def main() -> None:
     saes = frame[frame.architecture.notna() & ~frame.index.str.startswith("transcoder")]
     keys = dict(supervised_sufficiency=first.get("supervised_sufficiency"),
                 supervised_necessity=first.get("supervised_necessity"),
-                supervised_control=first.get("supervised_control"),
-                best_sae_sufficiency=saes.ioi_sufficiency.max(), best_sae_control_swap=saes.ioi_control_swap.max(),
-                best_sae_control_greedy=saes.ioi_control_greedy.max(), eval_seconds_max=frame.seconds.max())
+                supervised_edit_accuracy=first.get("supervised_edit_accuracy"),
+                no_edit_accuracy=first.get("ioi_edit_accuracy_no_edit"),
+                best_sae_sufficiency=saes.ioi_sufficiency.max(),
+                best_sae_edit_accuracy_swap=saes.ioi_edit_accuracy_swap.max(),
+                best_sae_edit_accuracy_greedy=saes.ioi_edit_accuracy_greedy.max(), eval_seconds_max=frame.seconds.max())
     print(f"machine: {machine()}")
     print(" ".join(f"{k}={v:.3f}" for k, v in keys.items()))
 

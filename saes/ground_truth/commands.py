@@ -26,12 +26,12 @@ def add_ground_truth_options(p: argparse.ArgumentParser) -> None:
 def ground_truth_for(model, sae, args: argparse.Namespace, layout):
     """Evaluate, write ``ground_truth.json`` and ``ground_truth.html`` into the SAE directory, return the result."""
     from interp.io import atomic_write_json, git_commit, hash_state_dict
-    from saes.ground_truth.evaluate import evaluate_ground_truth
+    from saes.ground_truth.evaluate import VERSION, evaluate_ground_truth
     from saes.ground_truth.report import write_ground_truth_page
 
     result = evaluate_ground_truth(model, sae, n_stories=args.n_stories, n_ioi=args.n_ioi_prompts,
                                    allow_other_model=args.allow_other_model, progress=True)
-    settings = {"n_stories": args.n_stories, "n_ioi_prompts": args.n_ioi_prompts,
+    settings = {"n_stories": args.n_stories, "n_ioi_prompts": args.n_ioi_prompts, "version": VERSION,
                 "model_hash": hash_state_dict(model.state_dict()), "git_commit": git_commit()}
     atomic_write_json(layout.ground_truth, {"settings": settings, **result.to_json()})
     write_ground_truth_page(result, layout.ground_truth_page, title=Path(layout.root).name)
@@ -73,7 +73,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from interp.io import atomic_dir, hash_state_dict
     from saes.evaluate import evaluate_sae
     from saes.format import load_sae
-    from saes.ground_truth.evaluate import ground_truth_frame
+    from saes.ground_truth.evaluate import VERSION, ground_truth_frame
     from saes.ground_truth.report import with_mean_f1, write_comparison
     from saes.hooked import check_sae_fits
     from saes.layout import SAELayout
@@ -85,7 +85,7 @@ def run_compare(args: argparse.Namespace) -> int:
         raise RunDirError(f"--out {out} exists and holds something other than an SAE comparison; choose a new "
                           "directory (a previous comparison there would be replaced, nothing else is).")
     model = interp.load(args.run_dir, device=args.device)
-    settings = {"n_stories": args.n_stories, "n_ioi_prompts": args.n_ioi_prompts,
+    settings = {"n_stories": args.n_stories, "n_ioi_prompts": args.n_ioi_prompts, "version": VERSION,
                 "model_hash": hash_state_dict(model.state_dict())}
     results, extra = {}, {}
     for d in args.sae_dirs:

@@ -37,7 +37,8 @@ SCORE_HELP = {
     "ioi_necessity": "1 - |LD_mean - LD(E[a] + a - recon)| / |LD_mean - LD_clean|: how much removing the "
                      "reconstruction acts like mean ablation",
     "ioi_edit_accuracy_swap": "share of prompts whose top token after the top-F1 swap matches the counterfactual "
-                              "patch (mean over io, s, io_pos)",
+                              "patch (mean over the attributes the counterfactual changes at this hook; "
+                              "per attribute in ..._io, ..._s, ..._io_pos)",
     "ioi_edit_accuracy_greedy": "the same with the greedy edit (2 x edit_k latents moved towards the counterfactual)",
     "ioi_edit_accuracy_no_edit": "the same without any edit (the floor)",
     "ioi_control_swap": "continuous control: 1 - |logits_edit - logits_cf| / |logits_clean - logits_cf|",
@@ -66,11 +67,29 @@ class GroundTruth:
                 "tables": {k: v.to_dict(orient="records") for k, v in self.tables.items()}}
 
 
+# Bumped whenever a measure's definition changes: saved results of another version are recomputed, not reused.
+VERSION = 2
+INFORMATIVE = 0.9  # an attribute's edit is scored where, without an edit, fewer prompts already agree
+
+
 def _ioi_scores(frame: pd.DataFrame) -> dict[str, float]:
-    out = {}
+    """Flat IOI scores: approximation as measured; control and F1 per attribute (``..._<attr>``) and their mean
+    over the attributes the counterfactual changes at this hook (unedited agreement < ``INFORMATIVE``: where the
+    answer does not depend on the attribute here, every edit agrees and says nothing)."""
+    out: dict[str, float] = {}
+    floor = frame[(frame.dictionary == "none") & (frame.metric == "edit_accuracy")].set_index("attribute").value
+    informative = [a for a, v in floor.items() if v < INFORMATIVE]
     for (dictionary, metric), group in frame.groupby(["dictionary", "metric"]):
         key = {"sae": f"ioi_{metric}", "none": f"ioi_{metric}_no_edit"}.get(dictionary, f"{dictionary}_{metric}")
-        out[key] = float(group.value.mean())
+        by_attr = group.set_index("attribute").value
+        if (by_attr.index == "").all():
+            out[key] = float(by_attr.iloc[0])
+            continue
+        for a, v in by_attr.items():
+            out[f"{key}_{a}"] = float(v)
+        chosen = by_attr[[a for a in by_attr.index if a in informative]] if metric != "f1" and \
+            not metric.startswith("latents") else by_attr
+        out[key] = float(chosen.mean()) if len(chosen) else float("nan")
     return out
 
 

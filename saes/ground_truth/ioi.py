@@ -13,8 +13,9 @@ definitions (dictionaries and F1 rankings fitted on the first half of the prompt
   ``necessity`` = 1 - |LD mean-ablated - LD(a := E[a] + a - recon)| / |LD mean-ablated - LD clean|;
 - control, per attribute: ``edit_accuracy`` = share of prompts whose top token after the edit is the top token
   with the counterfactual's own activation patched in (the paper's measure; ``edit_accuracy_none``: the same
-  without an edit, its floor), and ``control`` = 1 - |logits_edit - logits_cf| / |logits_clean - logits_cf|
-  (centred logits: a continuous version);
+  without an edit, its floor), and ``control`` = 1 - |logits_edit - logits_cf| / |logits_clean - logits_cf| on
+  the candidate names' centred logits (a continuous version; NaN where the counterfactual activation barely
+  moves them: an attribute the hook does not carry to the answer);
 - interpretability: each attribute value's best-latent F1 (averaged over values) and the paper's count of
   latents whose best value has F1 >= 0.8.
 
@@ -192,13 +193,18 @@ def _ld(logits: Tensor, data: IOIAttributes) -> float:
     return float((logits[rows, data.io_ids] - logits[rows, data.s_ids]).mean())
 
 
-def _toward(edit: Tensor, clean: Tensor, target: Tensor) -> float:
-    """``1 - mean|edit - target| / mean|clean - target|`` on logits centred per row; NaN when the counterfactual
-    activation does not move the logits (<= 1e-3 of their size: nothing to control at this hook)."""
+UNMOVED = 0.05  # the counterfactual moves the names' logits by less than this share: nothing to control
+
+
+def _toward(edit: Tensor, clean: Tensor, target: Tensor, names: Tensor) -> float:
+    """``1 - mean|edit - target| / mean|clean - target|`` on the candidate names' logits, centred per row (the
+    answer's distribution over the task's names; the rest of the vocabulary would drown it). NaN when the
+    counterfactual activation moves them by less than ``UNMOVED`` of their size (nothing to control here)."""
     def c(x: Tensor) -> Tensor:
+        x = x[:, names]
         return x - x.mean(-1, keepdim=True)
     far = (c(clean) - c(target)).norm(dim=-1).mean()
-    if far <= 1e-3 * c(clean).norm(dim=-1).mean():
+    if far <= UNMOVED * c(clean).norm(dim=-1).mean():
         return float("nan")
     return float(1 - (c(edit) - c(target)).norm(dim=-1).mean() / far)
 
@@ -247,6 +253,7 @@ class _Runner:
         self.ld_mean = _ld(self.patched(mean.expand_as(acts)), data)
         self.cf_acts = {a: end_activations(model, t, data.last, hook) for a, t in data.cf_tokens.items()}
         self.oracle = {a: self.patched(x) for a, x in self.cf_acts.items()}
+        self.names = torch.unique(torch.cat([data.io_ids, data.s_ids]))
 
     def patched(self, new: Tensor) -> Tensor:
         return end_logits(self.model, self.data.tokens, self.data.last, self.hook, new)
@@ -267,7 +274,7 @@ class _Runner:
         return [dict(dictionary=name, metric=f"edit_accuracy{suffix}", attribute=attr,
                      value=self.agreement(attr, logits)),
                 dict(dictionary=name, metric=f"control{suffix}", attribute=attr,
-                     value=_toward(logits, self.clean, self.oracle[attr]))]
+                     value=_toward(logits, self.clean, self.oracle[attr], self.names))]
 
 
 def _sae_axes(run: _Runner, sae: SAE, fit_acts: Tensor, fit: IOIAttributes, edit_k: int,

@@ -32,7 +32,7 @@ ARCHITECTURES = {
     "standard": {"l1_coefficient": 3.0},
     "topk": {"k": 16},
     "batchtopk": {"k": 16},
-    "jumprelu": {"l0_coefficient": 0.02, "jumprelu_init_threshold": 0.05},
+    "jumprelu": {"l0_coefficient": 1.0, "jumprelu_init_threshold": 0.2},
     "gated": {"l1_coefficient": 5.0},
     "matryoshka_batchtopk": {"k": 16},
 }

@@ -72,7 +72,8 @@ class JumpReLUSAE(SAE):
 
     def sparsity_losses(self, feats, pre, x, target, x_hat, dead_mask, scale) -> dict[str, Tensor]:
         l0 = _Step.apply(pre, self.threshold, self.cfg.jumprelu_bandwidth).sum(-1).mean()
-        return {"l0": self.cfg.l0_coefficient * scale * l0}
+        # "l0_penalty", not "l0": the trainer logs the loss parts beside its own "l0" (the active-feature count).
+        return {"l0_penalty": self.cfg.l0_coefficient * scale * l0}
 
     @torch.no_grad()
     def after_step_(self) -> None:

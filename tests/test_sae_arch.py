@@ -109,7 +109,7 @@ def test_jumprelu_threshold_gradient_is_rectangle_ste():
     pre = torch.tensor([[0.9, 1.1, 3.0], [1.3, 0.2, 0.6]])
     with torch.no_grad():
         sae.threshold.copy_(torch.tensor([1.0, 1.0, 1.0]))
-    l0 = sae.sparsity_losses(None, pre, None, None, None, None, 1.0)["l0"]
+    l0 = sae.sparsity_losses(None, pre, None, None, None, None, 1.0)["l0_penalty"]
     assert float(l0.detach()) == pytest.approx((2 + 1) / 2)  # 1.1, 3.0 | 1.3 exceed 1.0
     (grad,) = torch.autograd.grad(l0, sae.threshold)
     # d L0 / d t_j = -(1/bw) * mean_rows K((pre - t)/bw); K = 1 on |u| < 1/2 i.e. |pre - t| < 0.25

@@ -44,7 +44,10 @@ def test_every_architecture_family_fact_comes_from_its_registered_class(name: st
         return {k: float(v.detach()) for k, v in build_sae(_config(name, **kw)).training_loss(x, dead_mask=dead).parts.items()}
 
     parts = loss_parts()
-    assert ("l1" in parts) == arch.uses_l1 and ("l0" in parts) == arch.uses_l0
+    assert ("l1" in parts) == arch.uses_l1 and ("l0_penalty" in parts) == arch.uses_l0
+    # the trainer logs the parts beside its own metrics: a part named like one would overwrite it (JumpReLU's L0
+    # penalty once replaced the logged active-feature count)
+    assert not set(parts) & {"loss", "fvu", "l0", "dead"}
     assert ("prefix_mse" in parts) == arch.nested_widths
     assert (parts.get("aux", 0) != loss_parts(aux_coefficient=0.0).get("aux", 0)) == arch.uses_aux_k
     # scalar_threshold and saelens_name: what the SAELens format writes.

@@ -102,6 +102,7 @@ def run_compare(args: argparse.Namespace) -> int:
             tokens = run_data(args.run_dir, "val").first_windows(128, model.cfg.n_ctx)
             basic = {k: v for k, v in evaluate_sae(model, sae, tokens).items() if k != "density"}
         extra[name] = {"architecture": sae.cfg.architecture, "d_sae": sae.cfg.d_sae, "hook": sae.cfg.hook_name,
+                       "kind": "transcoder" if sae.cfg.is_transcoder else "sae",
                        **{k: basic.get(k) for k in ("l0", "fvu", "ce_recovered")}}
     frame = with_mean_f1(ground_truth_frame(results, extra))
     with atomic_dir(args.out) as tmp:

@@ -21,8 +21,10 @@ from saes.ground_truth.evaluate import SCORE_HELP, GroundTruth
 AXES = (
     ("ioi_sufficiency", "IOI sufficiency (share of logit diff kept)", True),
     ("ioi_necessity", "IOI necessity (share lost without it)", True),
-    ("ioi_control_swap", "IOI sparse control, top-F1 swap", True),
-    ("ioi_control_greedy", "IOI sparse control, greedy", True),
+    ("ioi_edit_accuracy_swap", "IOI edit accuracy, top-F1 swap", True),
+    ("ioi_edit_accuracy_greedy", "IOI edit accuracy, greedy", True),
+    ("ioi_control_swap", "IOI sparse control (names' logits), top-F1 swap", True),
+    ("ioi_control_greedy", "IOI sparse control (names' logits), greedy", True),
     ("ioi_f1", "IOI attribute F1 (best latent)", True),
     ("f1_mean", "corpus attribute F1 (best latent, mean)", True),
     ("probe_k1", "1-sparse probe accuracy", True),
@@ -77,7 +79,10 @@ def with_mean_f1(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def winners(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per axis, the SAE (row) that scores best and its value."""
+    """Per axis, the SAE (row) that scores best and its value; transcoders (``kind``) are left out: their FVU
+    and losses are of another activation."""
+    if "kind" in frame:
+        frame = frame[frame.kind != "transcoder"]
     rows = []
     for col, title, higher in AXES:
         if col in frame and frame[col].notna().any():

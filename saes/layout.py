@@ -90,3 +90,16 @@ class SAERunLayout(Layout):
 
 
 __all__ = ["SAELayout", "SAERunLayout"]
+
+
+class CLTLayout(Layout):
+    """One CLT directory in the workbench format."""
+
+    CONFIG = "clt_config.json"
+    WEIGHTS = "clt_weights.safetensors"
+
+    config = property(lambda self: self.root / self.CONFIG)
+    weights = property(lambda self: self.root / self.WEIGHTS)
+
+    def is_clt(self) -> bool:
+        return self.config.exists() and self.weights.exists()

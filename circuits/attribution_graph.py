@@ -1,7 +1,9 @@
-"""Attribution graphs of one prompt from per-layer transcoders (Dunefsky et al. 2024; Ameisen et al. 2025, as
-circuit-tracer builds them): the first part of issue 21 (pruning, scores, HTML view and the CLI come next).
+"""Attribution graphs of one prompt from per-layer transcoders or a cross-layer transcoder (Dunefsky et al. 2024;
+Ameisen et al. 2025, as circuit-tracer builds them), with circuit-tracer's influence pruning and replacement /
+completeness scores: the first part of issue 21 (feature interventions, the HTML view and the CLI come next).
 
-The local replacement model: every MLP replaced by its transcoder plus an error node (the transcoder's miss on
+The local replacement model: every MLP replaced by its transcoder (or the CLT's sum of decoders from that layer
+and every earlier one) plus an error node (the transcoder's miss on
 this prompt, held fixed), attention patterns and LayerNorm scales frozen at their values on this prompt. With
 those frozen, everything between the nodes is linear, so each edge is exact: the direct effect of a source node
 (a token's embedding, an active feature at (layer, position), an error node) on a target (a feature's
@@ -13,6 +15,8 @@ model reproduces the model's logits).
 >>> graph = attribution_graph(model, transcoders, tokens, n_logits=3)   # transcoders: one per layer, in order
 >>> graph.nodes                          # DataFrame: kind (embed/feature/error/logit), layer, pos, feature, value
 >>> graph.adjacency[t, s]                # direct effect of node s on node t
+>>> graph_scores(graph)                  # {"replacement": ..., "completeness": ...}
+>>> small = prune(graph, node_threshold=0.8, edge_threshold=0.98)
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from tqdm.auto import tqdm
 from interp.errors import InputError
 from interp.models.tl import HookedTransformer
 from saes.base import SAE
+from saes.clt import CrossLayerTranscoder
 
 
 @dataclass
@@ -40,11 +45,31 @@ class AttributionGraph:
     logits: Float[Tensor, "pos vocab"]  # the replacement model's logits (equal to the model's)
 
 
-def _check(model: HookedTransformer, transcoders: Sequence[SAE], tokens: Tensor) -> None:
-    if len(transcoders) != model.cfg.n_layers:
-        raise InputError(f"Give one transcoder per layer ({model.cfg.n_layers}), in layer order; got "
-                         f"{len(transcoders)}.")
-    for layer, tc in enumerate(transcoders):
+class _Dictionaries:
+    """Per-layer transcoders or a cross-layer transcoder, seen the same way: each layer's encoder (pre-activations
+    and latents from the MLP input) and each MLP's output from the latents of every layer (a transcoder's own
+    layer only; a CLT's layers up to it)."""
+
+    def __init__(self, dictionaries: Sequence[SAE] | CrossLayerTranscoder) -> None:
+        self.clt = dictionaries if isinstance(dictionaries, CrossLayerTranscoder) else None
+        self.encoders = ([self.clt.encoder(i) for i in range(self.clt.n_layers)] if self.clt is not None
+                         else list(dictionaries))
+
+    def output(self, layer: int, feats: Sequence[Tensor], x: Tensor) -> Tensor:
+        if self.clt is None:
+            tc = self.encoders[layer]
+            return feats[layer] @ tc.W_dec + tc.b_dec + tc.skip_out(x)
+        out = self.clt.b_dec[layer]
+        for j in range(layer + 1):
+            out = out + feats[j] @ self.clt.W_dec(j)[:, layer - j]
+        return out
+
+
+def _check(model: HookedTransformer, encoders: Sequence[SAE], tokens: Tensor) -> None:
+    if len(encoders) != model.cfg.n_layers:
+        raise InputError(f"Give one transcoder per layer ({model.cfg.n_layers}), in layer order, or a CLT of every "
+                         f"layer; got {len(encoders)}.")
+    for layer, tc in enumerate(encoders):
         want = (f"blocks.{layer}.ln2.hook_normalized", f"blocks.{layer}.hook_mlp_out")
         if (tc.cfg.hook_name, tc.cfg.hook_name_out) != want:
             raise InputError(f"Transcoder {layer} reads {tc.cfg.hook_name} -> {tc.cfg.hook_name_out}; the graph "
@@ -56,22 +81,21 @@ def _check(model: HookedTransformer, transcoders: Sequence[SAE], tokens: Tensor)
 class _Replacement:
     """The frozen forward of one prompt, its leaves (embeddings, features, errors) and the recorded targets."""
 
-    def __init__(self, model: HookedTransformer, transcoders: Sequence[SAE], tokens: Tensor) -> None:
-        self.model, self.tcs, self.tokens = model, list(transcoders), tokens[None]
+    def __init__(self, model: HookedTransformer, dictionaries: Sequence[SAE] | CrossLayerTranscoder,
+                 tokens: Tensor) -> None:
+        self.dicts = _Dictionaries(dictionaries)
+        self.model, self.tcs, self.tokens = model, self.dicts.encoders, tokens[None]
         names = ("hook_scale", "hook_pattern", "ln2.hook_normalized", "hook_mlp_out", "hook_embed", "hook_pos_embed")
         with torch.no_grad():
             self.clean_logits, cache = model.run_with_cache(self.tokens, names_filter=lambda n: n.endswith(names))
         self.frozen = {n: t.detach() for n, t in cache.items() if n.endswith(("hook_scale", "hook_pattern"))}
         self.embed = cache["hook_embed"][0].detach()
         self.pos_embed = cache["hook_pos_embed"][0].detach()
-        self.feats, self.errors = [], []
         with torch.no_grad():
-            for layer, tc in enumerate(self.tcs):
-                x = cache[f"blocks.{layer}.ln2.hook_normalized"][0]
-                f = tc.encode(x).float()
-                recon = tc.decode(f) + tc.skip_out(x)
-                self.feats.append(f)
-                self.errors.append((cache[f"blocks.{layer}.hook_mlp_out"][0] - recon).float())
+            ins = [cache[f"blocks.{layer}.ln2.hook_normalized"][0] for layer in range(len(self.tcs))]
+            self.feats = [tc.encode(x).float() for tc, x in zip(self.tcs, ins, strict=True)]
+            self.errors = [(cache[f"blocks.{layer}.hook_mlp_out"][0] - self.dicts.output(layer, self.feats, x)).float()
+                           for layer, x in enumerate(ins)]
 
     def forward(self, leaves: dict[str, list[Tensor] | Tensor]) -> tuple[Tensor, list[Tensor]]:
         """Logits [pos, vocab] and each layer's transcoder pre-activations [pos, d_sae] with ``leaves`` in place."""
@@ -86,8 +110,7 @@ class _Replacement:
             pre.append(self.tcs[layer].pre_acts(act[0]).float())
 
         def mlp_out(act: Tensor, hook, layer: int) -> Tensor:
-            tc = self.tcs[layer]
-            out = leaves["feats"][layer] @ tc.W_dec + tc.b_dec + tc.skip_out(mlp_in[layer][0]) + leaves["errors"][layer]
+            out = self.dicts.output(layer, leaves["feats"], mlp_in[layer][0]) + leaves["errors"][layer]
             return out[None].to(act.dtype)
 
         hooks = [(n, frozen) for n in self.frozen]
@@ -107,12 +130,14 @@ class _Replacement:
                 "feats": [leaf(f) for f in self.feats], "errors": [leaf(e) for e in self.errors]}
 
 
-def attribution_graph(model: HookedTransformer, transcoders: Sequence[SAE], tokens: Int[Tensor, " pos"],
-                      n_logits: int = 3, progress: bool = False) -> AttributionGraph:
-    """Nodes and exact direct effects for one prompt. Targets: every active feature's pre-activation and the
+def attribution_graph(model: HookedTransformer, transcoders: Sequence[SAE] | CrossLayerTranscoder,
+                      tokens: Int[Tensor, " pos"], n_logits: int = 3, progress: bool = False) -> AttributionGraph:
+    """Nodes and exact direct effects for one prompt. ``transcoders``: one MLP transcoder per layer (skip
+    transcoders too), or a cross-layer transcoder. Targets: every active feature's pre-activation and the
     ``n_logits`` most likely next tokens at the last position (their raw logits). Sources: each position's
     embedding (token + position), every active feature, every error node. One backward pass per target."""
-    _check(model, transcoders, tokens)
+    dicts = _Dictionaries(transcoders)
+    _check(model, dicts.encoders, tokens)
     rep = _Replacement(model, transcoders, tokens.to(model.cfg.device))
     pos = tokens.shape[0]
     rows = [dict(kind="embed", layer=-1, pos=p, feature=int(tokens[p]), value=float("nan")) for p in range(pos)]
@@ -147,3 +172,68 @@ def attribution_graph(model: HookedTransformer, transcoders: Sequence[SAE], toke
             start = n_embed + n_feat + layer * pos
             adjacency[row, start : start + pos] = (g_errs[layer] * rep.errors[layer]).sum(-1)
     return AttributionGraph(nodes, adjacency.detach(), logits.detach())
+
+
+def _normalized(graph: AttributionGraph) -> Tensor:
+    """|adjacency| with each target's row summing to 1 (rows without inputs stay 0), as circuit-tracer does."""
+    a = graph.adjacency.abs()
+    return a / a.sum(1, keepdim=True).clamp(min=1e-12)
+
+
+def _logit_weights(graph: AttributionGraph) -> Tensor:
+    """The logit nodes weighted by their probability (renormalised over the logits in the graph)."""
+    w = torch.zeros(len(graph.nodes))
+    rows = torch.tensor(graph.nodes.index[graph.nodes.kind == "logit"].tolist())
+    probs = graph.logits[-1].softmax(-1)[torch.tensor(graph.nodes.feature[rows.tolist()].tolist())]
+    w[rows] = probs / probs.sum()
+    return w
+
+
+def influence(graph: AttributionGraph) -> Float[Tensor, " nodes"]:
+    """Each node's influence on the logits through every path: ``w @ (N + N^2 + ...)`` with ``N`` the row-normalised
+    |adjacency| and ``w`` the logits' probabilities (the logits themselves get their weight)."""
+    n = _normalized(graph)
+    w = _logit_weights(graph)
+    eye = torch.eye(len(n))
+    total = torch.linalg.solve((eye - n).T, w)  # w (I - N)^-1 = w + w N + w N^2 + ...
+    return total
+
+
+def graph_scores(graph: AttributionGraph) -> dict[str, float]:
+    """circuit-tracer's two scores. ``replacement``: the share of the logits' influence that starts at token
+    embeddings rather than error nodes (1: the transcoders explain everything end to end). ``completeness``: the
+    influence-weighted share of each node's direct input that comes from non-error nodes."""
+    inf = influence(graph)
+    kind = graph.nodes.kind.to_numpy()
+    embed, error = torch.tensor(kind == "embed"), torch.tensor(kind == "error")
+    replacement = float(inf[embed].sum() / (inf[embed].sum() + inf[error].sum()).clamp(min=1e-12))
+    n = _normalized(graph)
+    inner = torch.tensor((kind == "feature") | (kind == "logit"))
+    has_input = n.sum(1) > 0
+    chosen = inner & has_input
+    from_error = n[:, error].sum(1)
+    weights = inf[chosen] / inf[chosen].sum().clamp(min=1e-12)
+    completeness = float((weights * (1 - from_error[chosen])).sum())
+    return {"replacement": replacement, "completeness": completeness}
+
+
+def prune(graph: AttributionGraph, node_threshold: float = 0.8, edge_threshold: float = 0.98) -> AttributionGraph:
+    """The graph cut to the feature and error nodes carrying ``node_threshold`` of the cumulative influence on the
+    logits (embeddings and logits always kept), then to the edges carrying ``edge_threshold`` of the kept edges'
+    influence-weighted mass (circuit-tracer's defaults: 0.8 and 0.98)."""
+    inf = influence(graph)
+    kind = graph.nodes.kind.to_numpy()
+    prunable = torch.tensor((kind == "feature") | (kind == "error"))
+    order = torch.argsort(inf.masked_fill(~prunable, -1), descending=True)[: int(prunable.sum())]
+    cumulative = inf[order].cumsum(0) / inf[prunable].sum().clamp(min=1e-12)
+    keep = ~prunable
+    keep[order[: int((cumulative < node_threshold).sum()) + 1]] = True
+    idx = torch.nonzero(keep).flatten()
+    adj = graph.adjacency[idx][:, idx].clone()
+    edge_score = (_normalized(graph)[idx][:, idx] * inf[idx][:, None]).flatten()
+    if edge_score.sum() > 0:
+        ranked = torch.argsort(edge_score, descending=True)
+        mass = edge_score[ranked].cumsum(0) / edge_score.sum()
+        drop = ranked[int((mass < edge_threshold).sum()) + 1 :]
+        adj.view(-1)[drop] = 0.0
+    return AttributionGraph(graph.nodes.iloc[idx.tolist()].reset_index(drop=True), adj, graph.logits)

@@ -92,3 +92,72 @@ def test_bad_input(setup):
         attribution_graph(model, tcs[::-1], tokens)
     with pytest.raises(InputError, match="One prompt"):
         attribution_graph(model, tcs, tokens[None])
+
+
+def test_a_clt_of_per_layer_transcoders_gives_the_same_graph_and_cross_layer_edges_are_exact(setup):
+    from saes.clt import CrossLayerTranscoder
+
+    model, tcs, tokens = setup
+    plain = [tcs[0], build_transcoder("topk", d_in=32, d_sae=48, layer=1, k=4)]
+    with torch.no_grad():
+        plain[1].W_dec.normal_(0, 0.3)
+    clt = CrossLayerTranscoder.from_transcoders(plain)
+    a, b = attribution_graph(model, plain, tokens), attribution_graph(model, clt, tokens)
+    torch.testing.assert_close(a.adjacency, b.adjacency, atol=1e-5, rtol=1e-5)
+    assert a.nodes.equals(b.nodes)
+    # give layer 0's latents decoders into layer 1's MLP output: edges from them to the logits change, and each
+    # still equals the logit's change when the latent is removed
+    with torch.no_grad():
+        clt.W_dec(0)[:, 1].normal_(0, 0.3)
+    g = attribution_graph(model, clt, tokens, n_logits=1)
+    torch.testing.assert_close(g.logits, model(tokens[None])[0].detach(), atol=1e-4, rtol=1e-4)
+    rep = _Replacement(model, clt, tokens)
+    t = int(g.nodes.index[g.nodes.kind == "logit"][0])
+    token = int(g.nodes.feature[t])
+    sources = g.nodes.index[(g.nodes.kind == "feature") & (g.nodes.layer == 0)].tolist()
+    with torch.no_grad():
+        full = float(rep.forward(rep.leaves())[0][-1, token])
+        for s in sorted(sources, key=lambda s: -abs(float(g.adjacency[t, s])))[:4]:
+            node = g.nodes.iloc[s]
+            leaves = rep.leaves()
+            leaves["feats"][0][node.pos, node.feature] = 0.0
+            assert full - float(rep.forward(leaves)[0][-1, token]) == pytest.approx(float(g.adjacency[t, s]), abs=1e-4)
+
+
+def test_scores_and_pruning_on_known_answers(setup):
+    """Zero MLPs explained by zero transcoders: no error reaches the logits (replacement and completeness 1). The
+    same transcoders on the real MLPs: the MLPs' whole output is error, so both scores drop below 1. Pruning keeps
+    embeddings and logits, and the kept feature/error nodes outrank every dropped one in influence."""
+    from circuits.attribution_graph import graph_scores, influence, prune
+
+    model, tcs, tokens = setup
+    silent = [build_transcoder("topk", d_in=32, d_sae=48, layer=layer, k=4) for layer in range(2)]
+    with torch.no_grad():
+        for tc in silent:
+            tc.W_dec.zero_()
+            tc.b_dec.zero_()
+    no_mlp = HookedTransformer(model.cfg).eval()
+    no_mlp.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        for block in no_mlp.blocks:
+            block.mlp.W_out.zero_()
+            block.mlp.b_out.zero_()
+    exact = graph_scores(attribution_graph(no_mlp, silent, tokens))
+    assert exact["replacement"] == pytest.approx(1.0) and exact["completeness"] == pytest.approx(1.0)
+    missing = graph_scores(attribution_graph(model, silent, tokens))
+    assert missing["replacement"] < 0.99 and missing["completeness"] < 0.99
+
+    graph = attribution_graph(model, tcs, tokens, n_logits=3)
+    full = graph_scores(graph)
+    assert 0 < full["replacement"] <= 1 and 0 < full["completeness"] <= 1
+    inf = influence(graph)
+    small = prune(graph, node_threshold=0.5)
+    kinds = small.nodes.kind.value_counts()
+    assert kinds["embed"] == len(tokens) and kinds["logit"] == 3
+    kept = set(zip(small.nodes.kind, small.nodes.layer, small.nodes.pos, small.nodes.feature, strict=True))
+    keys = list(zip(graph.nodes.kind, graph.nodes.layer, graph.nodes.pos, graph.nodes.feature, strict=True))
+    prunable = [i for i, k in enumerate(keys) if k[0] in ("feature", "error")]
+    kept_inf = [float(inf[i]) for i in prunable if keys[i] in kept]
+    dropped_inf = [float(inf[i]) for i in prunable if keys[i] not in kept]
+    assert dropped_inf and kept_inf and min(kept_inf) >= max(dropped_inf)
+    assert len(prune(graph, node_threshold=1.0).nodes) >= len(small.nodes)

@@ -237,3 +237,35 @@ def prune(graph: AttributionGraph, node_threshold: float = 0.8, edge_threshold: 
         drop = ranked[int((mass < edge_threshold).sum()) + 1 :]
         adj.view(-1)[drop] = 0.0
     return AttributionGraph(graph.nodes.iloc[idx.tolist()].reset_index(drop=True), adj, graph.logits)
+
+
+@torch.no_grad()
+def intervene(model: HookedTransformer, transcoders: Sequence[SAE] | CrossLayerTranscoder, tokens: Int[Tensor, " pos"],
+              edits: dict[tuple[int, int, int], float], freeze_attention: bool = True) -> Float[Tensor, "pos vocab"]:
+    """Logits with features set by ``edits`` ({(layer, pos, feature): value}) in the replacement model, every
+    later feature recomputed by its encoder and each MLP's error held at its value on the unedited prompt (no
+    edit: the model's own logits). ``freeze_attention``: attention patterns and LayerNorm scales held as on the
+    unedited prompt (the linear world the graph's edges live in) or left to respond (the model's own answer to the
+    edit). ``intervene(model, tcs, tokens, {(0, 3, 17): 0.0})``"""
+    _check(model, _Dictionaries(transcoders).encoders, tokens)
+    rep = _Replacement(model, transcoders, tokens.to(model.cfg.device))
+    feats: list[Tensor] = []
+    mlp_in: dict[int, Tensor] = {}
+
+    def keep_in(act: Tensor, hook, layer: int) -> None:
+        mlp_in[layer] = act
+        f = rep.tcs[layer].encode(act[0]).float()
+        for (lay, p, i), value in edits.items():
+            if lay == layer:
+                f[p, i] = value
+        feats.append(f)
+
+    def mlp_out(act: Tensor, hook, layer: int) -> Tensor:
+        return (rep.dicts.output(layer, feats, mlp_in[layer][0]) + rep.errors[layer])[None].to(act.dtype)
+
+    hooks = [(n, lambda a, hook: rep.frozen[hook.name]) for n in rep.frozen] if freeze_attention else []
+    for layer in range(len(rep.tcs)):
+        hooks += [(f"blocks.{layer}.ln2.hook_normalized", lambda a, hook, layer=layer: keep_in(a, hook, layer)),
+                  (f"blocks.{layer}.hook_mlp_out", lambda a, hook, layer=layer: mlp_out(a, hook, layer))]
+    with model.hooks(fwd_hooks=hooks):
+        return model(rep.tokens)[0]

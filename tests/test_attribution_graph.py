@@ -161,3 +161,58 @@ def test_scores_and_pruning_on_known_answers(setup):
     dropped_inf = [float(inf[i]) for i in prunable if keys[i] not in kept]
     assert dropped_inf and kept_inf and min(kept_inf) >= max(dropped_inf)
     assert len(prune(graph, node_threshold=1.0).nodes) >= len(small.nodes)
+
+
+def test_interventions_check_an_edge(setup):
+    """No edit: the model's logits. Removing a last-layer feature with attention frozen moves a logit by exactly
+    its edge (nothing downstream to recompute); with attention free an early feature's removal differs from the
+    frozen prediction (attention responds) but stays finite."""
+    from circuits.attribution_graph import intervene
+
+    model, tcs, tokens = setup
+    graph = attribution_graph(model, tcs, tokens, n_logits=1)
+    clean = model(tokens[None])[0].detach()
+    torch.testing.assert_close(intervene(model, tcs, tokens, {}), clean, atol=1e-4, rtol=1e-4)
+    nodes, adj = graph.nodes, graph.adjacency
+    t = int(nodes.index[nodes.kind == "logit"][0])
+    token = int(nodes.feature[t])
+    last = nodes.index[(nodes.kind == "feature") & (nodes.layer == 1)].tolist()
+    s = max(last, key=lambda s: abs(float(adj[t, s])))
+    node = nodes.iloc[s]
+    edited = intervene(model, tcs, tokens, {(1, int(node.pos), int(node.feature)): 0.0})
+    assert float(clean[-1, token] - edited[-1, token]) == pytest.approx(float(adj[t, s]), abs=1e-4)
+    first = nodes.index[(nodes.kind == "feature") & (nodes.layer == 0) & (nodes.pos == 1)].tolist()
+    key = (0, 1, int(nodes.feature[first[0]]))
+    frozen, free = intervene(model, tcs, tokens, {key: 0.0}), intervene(model, tcs, tokens, {key: 0.0}, False)
+    assert torch.isfinite(free).all() and not torch.allclose(frozen, free)
+
+
+def test_interp_graph_command(tiny_run_dir, tmp_path):
+    """`interp graph` on a tiny run with one transcoder per layer: the page, the pruned graph and the full matrix;
+    a directory missing a layer's transcoder is refused."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from interp.app.cli import main
+    from saes.train import train_saes
+    from saes.train_config import SAETrainConfig
+
+    specs = [{"name": f"tc{layer}", "hook": f"blocks.{layer}.ln2.hook_normalized",
+              "hook_out": f"blocks.{layer}.hook_mlp_out", "architecture": "topk", "k": 4, "expansion": 2}
+             for layer in range(2)]
+    train_saes(SAETrainConfig(run_dir=str(tiny_run_dir), out_dir=str(tmp_path / "tcs"), n_tokens=8192,
+                              batch_size=512, progress=False, buffer_size=4096, saes=specs))
+    out = tmp_path / "graph"
+    assert main(["graph", str(tiny_run_dir), "--transcoders", str(tmp_path / "tcs"), "--prompt",
+                 "Mary and Tom went to the park", "--out-dir", str(out)]) == 0
+    doc = json.loads((out / "graph.json").read_text())
+    assert 0 < doc["scores"]["replacement"] <= 1 and doc["edges"] and doc["tokens"][0]
+    full = load_file(str(out / "adjacency.safetensors"))["adjacency"]
+    assert full.shape[0] == len(json.loads((out / "nodes.json").read_text())) >= len(doc["nodes"])
+    page = (out / "graph.html").read_text()
+    assert "Attribution graph" in page and "top tokens" in page
+    import shutil
+
+    shutil.rmtree(tmp_path / "tcs" / "tc1")
+    assert main(["graph", str(tiny_run_dir), "--transcoders", str(tmp_path / "tcs"), "--prompt", "Mary"]) == 2

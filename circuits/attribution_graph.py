@@ -76,6 +76,9 @@ def _check(model: HookedTransformer, encoders: Sequence[SAE], tokens: Tensor) ->
                              f"needs {want[0]} -> {want[1]} (an MLP transcoder of that layer).")
     if tokens.dim() != 1:
         raise InputError(f"One prompt at a time: tokens of shape [pos], got {tuple(tokens.shape)}.")
+    if len(tokens) > model.cfg.n_ctx:
+        raise InputError(f"The prompt has {len(tokens)} tokens, more than the model's context ({model.cfg.n_ctx}): "
+                         "shorten it.")
 
 
 class _Replacement:
@@ -131,11 +134,14 @@ class _Replacement:
 
 
 def attribution_graph(model: HookedTransformer, transcoders: Sequence[SAE] | CrossLayerTranscoder,
-                      tokens: Int[Tensor, " pos"], n_logits: int = 3, progress: bool = False) -> AttributionGraph:
+                      tokens: Int[Tensor, " pos"], n_logits: int = 3, max_nodes: int = 8192, batch_size: int = 64,
+                      progress: bool = False) -> AttributionGraph:
     """Nodes and exact direct effects for one prompt. ``transcoders``: one MLP transcoder per layer (skip
     transcoders too), or a cross-layer transcoder. Targets: every active feature's pre-activation and the
     ``n_logits`` most likely next tokens at the last position (their raw logits). Sources: each position's
-    embedding (token + position), every active feature, every error node. One backward pass per target."""
+    embedding (token + position), every active feature, every error node. One batched backward pass per
+    ``batch_size`` targets.
+    ``max_nodes``: a larger graph is refused before its ``nodes x nodes`` matrix is allocated."""
     dicts = _Dictionaries(transcoders)
     _check(model, dicts.encoders, tokens)
     rep = _Replacement(model, transcoders, tokens.to(model.cfg.device))
@@ -152,25 +158,35 @@ def attribution_graph(model: HookedTransformer, transcoders: Sequence[SAE] | Cro
     rows += [dict(kind="logit", layer=len(rep.tcs), pos=pos - 1, feature=t, value=float(rep.clean_logits[0, -1, t]))
              for t in top]
     nodes = pd.DataFrame(rows)
+    if len(nodes) > max_nodes:
+        raise InputError(f"This prompt's graph has {len(nodes):,} nodes (its matrix {len(nodes) ** 2 * 4 / 1e9:.1f} GB), "
+                         f"over max_nodes={max_nodes:,}: use a shorter prompt or sparser transcoders, or raise "
+                         "max_nodes (--max-nodes).")
     n_embed, n_feat = pos, len(feature_index)
     n_err = len(rep.tcs) * pos
     adjacency = torch.zeros(len(nodes), len(nodes))
     leaves = rep.leaves(requires_grad=True)
     logits, pre = rep.forward(leaves)
-    targets = [(n_embed + j, pre[layer][p, i]) for j, (layer, p, i) in enumerate(feature_index)]
-    targets += [(n_embed + n_feat + n_err + j, logits[-1, t]) for j, t in enumerate(top)]
+    rows = [n_embed + j for j in range(n_feat)] + [n_embed + n_feat + n_err + j for j in range(len(top))]
+    values = torch.stack([pre[layer][p, i] for layer, p, i in feature_index] + [logits[-1, t] for t in top])
     flat = [leaves["embed"], leaves["pos_embed"], *leaves["feats"], *leaves["errors"]]
-    for row, target in tqdm(targets, desc="attribution", disable=not progress):
-        grads = torch.autograd.grad(target, flat, retain_graph=True, allow_unused=True)
-        grads = [torch.zeros_like(x) if g is None else g for g, x in zip(grads, flat, strict=True)]
-        g_embed, g_pos = grads[0], grads[1]
-        g_feats, g_errs = grads[2 : 2 + len(rep.tcs)], grads[2 + len(rep.tcs):]
-        adjacency[row, :n_embed] = (g_embed * rep.embed).sum(-1) + (g_pos * rep.pos_embed).sum(-1)
-        for j, (layer, p, i) in enumerate(feature_index):
-            adjacency[row, n_embed + j] = g_feats[layer][p, i] * rep.feats[layer][p, i]
-        for layer in range(len(rep.tcs)):
-            start = n_embed + n_feat + layer * pos
-            adjacency[row, start : start + pos] = (g_errs[layer] * rep.errors[layer]).sum(-1)
+    by_layer = [[(j, p, i) for j, (lay, p, i) in enumerate(feature_index) if lay == layer] for layer in range(len(rep.tcs))]
+    for start in tqdm(range(0, len(rows), batch_size), desc="attribution", disable=not progress):
+        chunk = slice(start, start + batch_size)
+        n = len(rows[chunk])
+        # one backward pass for ``n`` targets at once: autograd's batched vector-Jacobian products (vmap)
+        grads = torch.autograd.grad(values[chunk], flat, grad_outputs=torch.eye(n),
+                                    retain_graph=True, allow_unused=True, is_grads_batched=True)
+        grads = [torch.zeros(n, *x.shape) if g is None else g for g, x in zip(grads, flat, strict=True)]
+        block = torch.zeros(n, len(nodes))
+        block[:, :n_embed] = (grads[0] * rep.embed).sum(-1) + (grads[1] * rep.pos_embed).sum(-1)
+        for layer, members in enumerate(by_layer):
+            if members:
+                j, p, i = (torch.tensor(x) for x in zip(*members, strict=True))
+                block[:, n_embed + j] = grads[2 + layer][:, p, i] * rep.feats[layer][p, i]
+            first = n_embed + n_feat + layer * pos
+            block[:, first : first + pos] = (grads[2 + len(rep.tcs) + layer] * rep.errors[layer]).sum(-1)
+        adjacency[rows[chunk]] = block
     return AttributionGraph(nodes, adjacency.detach(), logits.detach())
 
 

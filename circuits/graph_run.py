@@ -39,6 +39,8 @@ class GraphConfig:
     """Share of the cumulative influence on the logits the kept feature and error nodes carry (0-1]."""
     edge_threshold: float = 0.98
     """Share of the influence-weighted edge mass the kept edges carry (0-1]."""
+    max_nodes: int = 8192
+    """Largest graph built (nodes: embeddings, active features, errors, logits); its matrix takes nodes^2 x 4 bytes."""
     device: str = "cpu"
     """cpu, cuda or cuda:N."""
 
@@ -99,7 +101,8 @@ def run_graph(cfg: GraphConfig) -> Path:
     model = interp.load(cfg.run_dir, device=cfg.device)
     dictionaries = load_transcoders(cfg.transcoders, model.cfg.n_layers, cfg.device)
     tokens = model.to_tokens(cfg.prompt)[0]
-    graph = attribution_graph(model, dictionaries, tokens, n_logits=cfg.n_logits, progress=True)
+    graph = attribution_graph(model, dictionaries, tokens, n_logits=cfg.n_logits, max_nodes=cfg.max_nodes,
+                              progress=True)
     scores = graph_scores(graph)
     small = prune(graph, cfg.node_threshold, cfg.edge_threshold)
     words = [model.tokenizer.decode([int(t)]) for t in tokens]

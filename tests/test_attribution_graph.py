@@ -41,6 +41,8 @@ def test_replacement_model_reproduces_the_logits(setup):
     kinds = graph.nodes.kind.value_counts()
     assert kinds["embed"] == len(tokens) and kinds["error"] == 2 * len(tokens) and kinds["logit"] == 3
     assert kinds["feature"] == 2 * 4 * len(tokens)  # TopK: k features per position and layer
+    chunked = attribution_graph(model, tcs, tokens, n_logits=3, batch_size=7)  # targets in 9 batched backward passes
+    torch.testing.assert_close(chunked.adjacency, graph.adjacency, atol=1e-6, rtol=1e-5)
 
 
 def test_edges_are_the_effect_of_removing_the_source_and_sum_to_the_target(setup):
@@ -92,6 +94,13 @@ def test_bad_input(setup):
         attribution_graph(model, tcs[::-1], tokens)
     with pytest.raises(InputError, match="One prompt"):
         attribution_graph(model, tcs, tokens[None])
+    with pytest.raises(InputError, match="max_nodes"):
+        attribution_graph(model, tcs, tokens, max_nodes=20)
+    with pytest.raises(InputError, match="context"):
+        attribution_graph(model, tcs, torch.arange(20) % 50)
+    wide = [build_transcoder("topk", d_in=16, d_sae=8, layer=layer, k=2) for layer in range(2)]
+    with pytest.raises(ValueError, match="width"):
+        attribution_graph(model, wide, tokens)
 
 
 def test_a_clt_of_per_layer_transcoders_gives_the_same_graph_and_cross_layer_edges_are_exact(setup):

@@ -45,6 +45,7 @@ from interp.io import atomic_dir, atomic_save_safetensors, atomic_write_json, re
 from saes.clt import CLTConfig, CrossLayerTranscoder
 from saes.errors import SAECheckpointError, SAEConfigError
 from saes.layout import CLTLayout
+from saes.registry import architecture_class
 
 FORMAT, FORMAT_VERSION = "workbench_clt", 1
 _CT_FILE = re.compile(r"W_(enc|dec)_\d+\.safetensors|config\.yaml")  # the files of a circuit-tracer export
@@ -133,7 +134,8 @@ def export_circuit_tracer(clt: CrossLayerTranscoder, out_dir: str | Path, model_
     Refused (``SAEConfigError``): a TopK CLT (circuit-tracer has only ReLU and JumpReLU CLTs), layers of different
     widths, hooks not inside ``blocks.{layer}``. The CLT must span all of the model's layers."""
     cfg = clt.cfg
-    if cfg.activation == "topk":
+    arch = architecture_class(cfg.activation)
+    if arch.needs_k and not arch.scalar_threshold:  # per-row TopK: no threshold circuit-tracer could use
         raise SAEConfigError("circuit-tracer's CLT has ReLU and JumpReLU activations only; a per-row TopK has no "
                              "threshold to export. Train the CLT with activation='batchtopk' or 'jumprelu'.")
     if len(set(cfg.widths)) != 1:

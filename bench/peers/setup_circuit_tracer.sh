@@ -14,14 +14,8 @@
 #
 # Usage: bash bench/peers/setup_circuit_tracer.sh   [env: PROJECT_VENV=/path/to/.venv PYTHON=python3 PEER=dir]
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-PROJECT_VENV="${PROJECT_VENV:-$ROOT/.venv}"
+source "$(dirname "$0")/peer_env.sh"
 PEER="${PEER:-$ROOT/bench/.venvs/circuit-tracer}"
-PYTHON="${PYTHON:-python3}"
-
-TORCH_VER="$("$PROJECT_VENV/bin/python" -c "import importlib.metadata as m; print(m.version('torch'))" 2>/dev/null \
-    || echo 2.13.0)"
-TORCH_VER="${TORCH_VER%%+*}"   # 2.13.0+cpu -> 2.13.0 (the local wheel is found by pip's find-links)
 echo "peer venv: $PEER  (torch==$TORCH_VER, circuit-tracer==0.5.0, transformer-lens==3.2.1, transformers==4.57.3)"
 
 if [ ! -x "$PEER/bin/python" ]; then

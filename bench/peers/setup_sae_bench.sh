@@ -16,14 +16,8 @@
 #
 # Usage: bash bench/peers/setup_sae_bench.sh   [env: PROJECT_VENV=/path/to/.venv PYTHON=python3]
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-PROJECT_VENV="${PROJECT_VENV:-$ROOT/.venv}"
+source "$(dirname "$0")/peer_env.sh"
 PEER="$ROOT/bench/.venvs/sae-bench"
-PYTHON="${PYTHON:-python3}"
-
-TORCH_VER="$("$PROJECT_VENV/bin/python" -c "import importlib.metadata as m; print(m.version('torch'))" 2>/dev/null \
-    || echo 2.13.0)"
-TORCH_VER="${TORCH_VER%%+*}"   # 2.13.0+cpu -> 2.13.0 (the local wheel is found by pip's find-links)
 TV_VER="${PEER_TORCHVISION:-0.28.*}"
 echo "peer venv: $PEER  (torch==$TORCH_VER, sae-bench==0.6.0, torchvision==$TV_VER installed then removed)"
 

@@ -12,25 +12,12 @@
 #
 # Usage: bash bench/peers/setup_auto_circuit.sh   [env: PROJECT_VENV=/path/to/.venv PYTHON=python3]
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-PROJECT_VENV="${PROJECT_VENV:-$ROOT/.venv}"
+source "$(dirname "$0")/peer_env.sh"
 PEER="$ROOT/bench/.venvs/auto-circuit"
-PYTHON="${PYTHON:-python3}"
-
-ver() {  # exact version of a package in the project venv, or a fallback
-    local v
-    v="$("$PROJECT_VENV/bin/python" -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null || true)"
-    echo "${v:-$2}"
-}
-TORCH_VER="$(ver torch 2.13.0+cpu)"
 TL_VER="${PEER_TL_VERSION:-2.18.0}"
 echo "peer venv: $PEER  (torch==$TORCH_VER, transformer-lens==$TL_VER, auto-circuit==1.0.1)"
 
-if [ ! -x "$PEER/bin/python" ]; then
-    "$PYTHON" -m venv "$PEER"
-fi
-# torch first, alone, so the resolver can only see the CPU build.
-"$PEER/bin/python" -m pip install "torch==$TORCH_VER"
+make_peer_venv "$PEER"
 "$PEER/bin/python" -m pip install "torch==$TORCH_VER" "transformer-lens==$TL_VER" "auto-circuit==1.0.1" \
     "numpy<2" "pyarrow<19" safetensors
 "$PEER/bin/python" -m pip check

@@ -18,11 +18,7 @@ source "$(dirname "$0")/peer_env.sh"
 PEER="${PEER:-$ROOT/bench/.venvs/circuit-tracer}"
 echo "peer venv: $PEER  (torch==$TORCH_VER, circuit-tracer==0.5.0, transformer-lens==3.2.1, transformers==4.57.3)"
 
-if [ ! -x "$PEER/bin/python" ]; then
-    "$PYTHON" -m venv "$PEER"
-fi
-# torch first, alone, so the resolver can only see the CPU build.
-"$PEER/bin/python" -m pip install "torch==$TORCH_VER"
+make_peer_venv "$PEER"
 "$PEER/bin/python" -m pip install "torch==$TORCH_VER" "circuit-tracer==0.5.0" "transformer-lens==3.2.1" \
     "transformers==4.57.3" safetensors
 "$PEER/bin/python" -m pip check

@@ -21,11 +21,7 @@ PEER="$ROOT/bench/.venvs/sae-bench"
 TV_VER="${PEER_TORCHVISION:-0.28.*}"
 echo "peer venv: $PEER  (torch==$TORCH_VER, sae-bench==0.6.0, torchvision==$TV_VER installed then removed)"
 
-if [ ! -x "$PEER/bin/python" ]; then
-    "$PYTHON" -m venv "$PEER"
-fi
-# torch first, alone, so the resolver can only see the CPU build.
-"$PEER/bin/python" -m pip install "torch==$TORCH_VER"
+make_peer_venv "$PEER"
 "$PEER/bin/python" -m pip install "torch==$TORCH_VER" "torchvision==$TV_VER" "sae-bench==0.6.0" safetensors
 "$PEER/bin/python" -m pip uninstall -y torchvision
 "$PEER/bin/python" -m pip check || true   # expected: sae-bench requires torchvision, which is not installed

@@ -87,6 +87,7 @@ class _Replacement:
     def __init__(self, model: HookedTransformer, dictionaries: Sequence[SAE] | CrossLayerTranscoder,
                  tokens: Tensor) -> None:
         self.dicts = _Dictionaries(dictionaries)
+        _check(model, self.dicts.encoders, tokens)
         self.model, self.tcs, self.tokens = model, self.dicts.encoders, tokens[None]
         names = ("hook_scale", "hook_pattern", "ln2.hook_normalized", "hook_mlp_out", "hook_embed", "hook_pos_embed")
         with torch.no_grad():
@@ -142,8 +143,6 @@ def attribution_graph(model: HookedTransformer, transcoders: Sequence[SAE] | Cro
     embedding (token + position), every active feature, every error node. One batched backward pass per
     ``batch_size`` targets.
     ``max_nodes``: a larger graph is refused before its ``nodes x nodes`` matrix is allocated."""
-    dicts = _Dictionaries(transcoders)
-    _check(model, dicts.encoders, tokens)
     rep = _Replacement(model, transcoders, tokens.to(model.cfg.device))
     pos = tokens.shape[0]
     rows = [dict(kind="embed", layer=-1, pos=p, feature=int(tokens[p]), value=float("nan")) for p in range(pos)]
@@ -263,7 +262,6 @@ def intervene(model: HookedTransformer, transcoders: Sequence[SAE] | CrossLayerT
     edit: the model's own logits). ``freeze_attention``: attention patterns and LayerNorm scales held as on the
     unedited prompt (the linear world the graph's edges live in) or left to respond (the model's own answer to the
     edit). ``intervene(model, tcs, tokens, {(0, 3, 17): 0.0})``"""
-    _check(model, _Dictionaries(transcoders).encoders, tokens)
     rep = _Replacement(model, transcoders, tokens.to(model.cfg.device))
     feats: list[Tensor] = []
     mlp_in: dict[int, Tensor] = {}

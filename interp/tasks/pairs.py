@@ -68,7 +68,8 @@ def _n_tokens(model: HookedTransformer, texts: Sequence[str]) -> list[int]:
     return [len(ids) for ids in model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
 
-def _single_token_words(model: HookedTransformer, words: Sequence[str]) -> list[str]:
+def single_token_words(model: HookedTransformer, words: Sequence[str]) -> list[str]:
+    """The ``words`` that are one token with a leading space under the model's tokenizer."""
     return [w for w, k in zip(words, _n_tokens(model, [" " + w for w in words]), strict=True) if k == 1]
 
 
@@ -158,10 +159,10 @@ def prob_mass_diff(ids: Int[Tensor, " cand"], later: Bool[Tensor, "batch cand"],
 def ioi_pairs(model: HookedTransformer, n: int = 64, seed: int = 0) -> PromptPairs:
     """IOI on one held-out template, half ABBA and half BABA (names labelled by slot: name1, name2, S2, end)."""
     rng = random.Random(seed)
-    names = _single_token_words(model, lx.NAMES)
-    objects = _single_token_words(model, [o for o in lx.OBJECTS if lx.with_article(o).startswith("a ")])
-    places = _single_token_words(model, lx.PLACES)
-    days = _single_token_words(model, lx.DAYS) or [lx.DAYS[0]]  # one fixed day keeps the prompts aligned
+    names = single_token_words(model, lx.NAMES)
+    objects = single_token_words(model, [o for o in lx.OBJECTS if lx.with_article(o).startswith("a ")])
+    places = single_token_words(model, lx.PLACES)
+    days = single_token_words(model, lx.DAYS) or [lx.DAYS[0]]  # one fixed day keeps the prompts aligned
     if len(names) < 5 or not objects or not places:
         raise InputError("IOI pairs need at least 5 names (and an object and a place) that are single tokens "
                          "under this model's tokenizer.")

@@ -23,22 +23,28 @@ def encode(model: HookedTransformer, text: str, prepend_bos: bool = True) -> lis
     return ([model.tokenizer.bos_token_id] if prepend_bos else []) + list(ids)
 
 
+def pad_right(model: HookedTransformer, sequences: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
+    """Token-id sequences as one right-padded ``[n, width]`` tensor (the tokenizer's pad id, else 0) and each one's
+    last position ``[n]``: a causal model reads every real position as if unpadded."""
+    pad = model.tokenizer.pad_token_id or 0
+    width = max(len(s) for s in sequences)
+    tokens = torch.full((len(sequences), width), pad, dtype=torch.long)
+    for row, s in enumerate(sequences):
+        tokens[row, : len(s)] = torch.as_tensor(s, dtype=torch.long)
+    return tokens, torch.tensor([len(s) - 1 for s in sequences])
+
+
 @torch.no_grad()
 def next_token_logprobs(model: HookedTransformer, sequences: Sequence[Sequence[int]],
                         batch_size: int = 64) -> Tensor:
     """Log-probabilities of the next token after each sequence: ``[n_seq, d_vocab]`` (right padding)."""
     out = []
     device = model.cfg.device
-    pad = model.tokenizer.pad_token_id or 0
     for i in range(0, len(sequences), batch_size):
-        chunk = sequences[i : i + batch_size]
-        width = max(len(s) for s in chunk)
-        tokens = torch.full((len(chunk), width), pad, dtype=torch.long)
-        for row, s in enumerate(chunk):
-            tokens[row, : len(s)] = torch.tensor(s)
+        tokens, last = pad_right(model, sequences[i : i + batch_size])
         logits = model(tokens.to(device), return_type="logits")
-        last = torch.tensor([len(s) - 1 for s in chunk], device=logits.device)
-        out.append(logits[torch.arange(len(chunk), device=logits.device), last].float().log_softmax(-1).cpu())
+        last = last.to(logits.device)
+        out.append(logits[torch.arange(len(tokens), device=logits.device), last].float().log_softmax(-1).cpu())
     return torch.cat(out) if out else torch.zeros(0, model.cfg.d_vocab)
 
 

@@ -23,16 +23,25 @@ def add_ground_truth_options(p: argparse.ArgumentParser) -> None:
                         "dictionary, half score it; each of the 8 names needs >= 8 prompts per half, so >= 128)")
 
 
-def ground_truth_for(model, sae, args: argparse.Namespace, layout):
-    """Evaluate, write ``ground_truth.json`` and ``ground_truth.html`` into the SAE directory, return the result."""
-    from interp.io import atomic_write_json, git_commit, hash_state_dict
-    from saes.ground_truth.evaluate import VERSION, evaluate_ground_truth
+def settings_for(args: argparse.Namespace, model) -> dict:
+    """What a saved ground-truth result was made with; ``compare-saes`` reuses one only when all of it matches."""
+    from interp.io import hash_state_dict
+    from saes.ground_truth.evaluate import VERSION
+
+    return {"n_stories": args.n_stories, "n_ioi_prompts": args.n_ioi_prompts, "version": VERSION,
+            "model_hash": hash_state_dict(model.state_dict())}
+
+
+def ground_truth_for(model, sae, args: argparse.Namespace, layout, settings: dict | None = None):
+    """Evaluate, write ``ground_truth.json`` and ``ground_truth.html`` into the SAE directory, return the result.
+    ``settings``: ``settings_for(args, model)`` if already computed."""
+    from interp.io import atomic_write_json, git_commit
+    from saes.ground_truth.evaluate import evaluate_ground_truth
     from saes.ground_truth.report import write_ground_truth_page
 
     result = evaluate_ground_truth(model, sae, n_stories=args.n_stories, n_ioi=args.n_ioi_prompts,
                                    allow_other_model=args.allow_other_model, progress=True)
-    settings = {"n_stories": args.n_stories, "n_ioi_prompts": args.n_ioi_prompts, "version": VERSION,
-                "model_hash": hash_state_dict(model.state_dict()), "git_commit": git_commit()}
+    settings = {**(settings or settings_for(args, model)), "git_commit": git_commit()}
     atomic_write_json(layout.ground_truth, {"settings": settings, **result.to_json()})
     write_ground_truth_page(result, layout.ground_truth_page, title=Path(layout.root).name)
     return result
@@ -70,10 +79,10 @@ def _saved(path: Path, settings: dict) -> dict | None:
 
 def run_compare(args: argparse.Namespace) -> int:
     import interp
-    from interp.io import atomic_dir, hash_state_dict
+    from interp.io import atomic_dir
     from saes.evaluate import evaluate_sae
     from saes.format import load_sae
-    from saes.ground_truth.evaluate import VERSION, ground_truth_frame
+    from saes.ground_truth.evaluate import ground_truth_frame
     from saes.ground_truth.report import with_mean_f1, write_comparison
     from saes.hooked import check_sae_fits
     from saes.layout import SAELayout
@@ -85,8 +94,7 @@ def run_compare(args: argparse.Namespace) -> int:
         raise RunDirError(f"--out {out} exists and holds something other than an SAE comparison; choose a new "
                           "directory (a previous comparison there would be replaced, nothing else is).")
     model = interp.load(args.run_dir, device=args.device)
-    settings = {"n_stories": args.n_stories, "n_ioi_prompts": args.n_ioi_prompts, "version": VERSION,
-                "model_hash": hash_state_dict(model.state_dict())}
+    settings = settings_for(args, model)
     results, extra = {}, {}
     for d in args.sae_dirs:
         layout = SAELayout(d)
@@ -94,7 +102,7 @@ def run_compare(args: argparse.Namespace) -> int:
         check_sae_fits(model, sae, allow_other_model=args.allow_other_model)
         name = Path(d).name
         saved = None if args.recompute else _saved(layout.ground_truth, settings)
-        results[name] = saved or ground_truth_for(model, sae, args, layout).to_json()
+        results[name] = saved or ground_truth_for(model, sae, args, layout, settings).to_json()
         basic = json.loads(layout.eval.read_text()) if layout.eval.exists() and not args.recompute else None
         if basic is None:
             from interp.models.loading import run_data

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from interp.data.corpus.labels import labelled_stories, token_labels
 from interp.models.tl import HookedTransformer
+from interp.tasks.scoring import pad_right
 from saes.base import SAE
 from saes.ground_truth.absorption import first_letter_absorption
 from saes.ground_truth.interpretability import latent_f1
@@ -47,12 +48,10 @@ def corpus_activations(model: HookedTransformer, hook: str, n_stories: int = 400
                        batch_size: int = 32) -> CorpusActivations:
     """Run ``n_stories`` held-out stories (each cut at the model's context) and keep every non-BOS token."""
     ids, labels = token_labels(model.tokenizer, labelled_stories(n_stories, seed), model.cfg.n_ctx)
-    pad = model.tokenizer.pad_token_id or 0
     acts, flat = [], {a: [] for a in labels}
     for i in range(0, len(ids), batch_size):
         chunk = ids[i : i + batch_size]
-        width = max(len(x) for x in chunk)
-        toks = torch.tensor([x + [pad] * (width - len(x)) for x in chunk], device=model.cfg.device)
+        toks = pad_right(model, chunk)[0].to(model.cfg.device)
         _, cache = model.run_with_cache(toks, names_filter=lambda n: n == hook)
         act = _flat(cache[hook]).float().cpu()
         for j, x in enumerate(chunk):

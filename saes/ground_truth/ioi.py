@@ -37,8 +37,11 @@ from interp.data.corpus import lexicon as lx
 from interp.errors import InputError
 from interp.models.tl import HookedTransformer
 from interp.tasks.ioi import EVAL_TEMPLATES
+from interp.tasks.pairs import single_token_words
+from interp.tasks.scoring import encode, pad_right
 from saes.base import SAE
 from saes.ground_truth.control import greedy_edit, swap_edit
+from saes.ground_truth.corpus import encode as sae_encode
 from saes.ground_truth.interpretability import f1_ranking, interpretable_latents, latent_f1
 from saes.ground_truth.supervised import SupervisedDictionary
 from saes.hooked import _flat
@@ -64,13 +67,9 @@ class IOIAttributes:
     s_ids: Int[Tensor, " n"]
 
 
-def _single_token_names(model: HookedTransformer) -> list[str]:
-    return [n for n in lx.NAMES if len(model.tokenizer(" " + n, add_special_tokens=False)["input_ids"]) == 1]
-
-
 def ioi_attribute_prompts(model: HookedTransformer, n: int = 512, n_names: int = 8, seed: int = 0) -> IOIAttributes:
     """``n`` held-out-template IOI prompts over ``n_names`` names, each with one counterfactual per attribute."""
-    names = _single_token_names(model)
+    names = single_token_words(model, lx.NAMES)
     if len(names) < max(n_names, 3):
         raise InputError(f"IOI attributes need {max(n_names, 3)} names that are single tokens for this model's "
                          f"tokenizer; it has {len(names)}. Use fewer names (n_names).")
@@ -107,8 +106,8 @@ def ioi_attribute_prompts(model: HookedTransformer, n: int = 512, n_names: int =
         labels["io_pos"].append("ABBA" if abba else "BABA")
         io_ids.append(model.to_single_token(" " + io))
         s_ids.append(model.to_single_token(" " + s))
-    tokens, last = _pad(model, texts)
-    cf_tokens = {a: _pad(model, t)[0] for a, t in cfs.items()}
+    tokens, last = pad_right(model, [encode(model, t) for t in texts])
+    cf_tokens = {a: pad_right(model, [encode(model, x) for x in t])[0] for a, t in cfs.items()}
     return IOIAttributes(tokens, last, labels, cf_tokens, cf_labels, torch.tensor(io_ids), torch.tensor(s_ids))
 
 
@@ -142,13 +141,6 @@ def planted_ioi_attributes(model: HookedTransformer, n: int = 320, seed: int = 0
     return IOIAttributes(tokens, torch.full((n,), tokens.shape[1] - 1), labels,
                          {a: torch.tensor(t) for a, t in cf.items()}, cf_labels,
                          torch.tensor([int(x) for x in labels["io"]]), torch.tensor([int(x) for x in labels["s"]]))
-
-
-def _pad(model: HookedTransformer, texts: list[str]) -> tuple[Tensor, Tensor]:
-    ids = [[model.tokenizer.bos_token_id] + model.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    width = max(len(x) for x in ids)
-    pad = model.tokenizer.pad_token_id or 0
-    return torch.tensor([x + [pad] * (width - len(x)) for x in ids]), torch.tensor([len(x) - 1 for x in ids])
 
 
 @torch.no_grad()
@@ -279,10 +271,8 @@ class _Runner:
 
 def _sae_axes(run: _Runner, sae: SAE, fit_acts: Tensor, fit: IOIAttributes, edit_k: int,
               min_count: int) -> list[dict]:
-    from saes.ground_truth.corpus import encode
-
     data = run.data
-    feats, fit_feats = encode(sae, run.acts), encode(sae, fit_acts)
+    feats, fit_feats = sae_encode(sae, run.acts), sae_encode(sae, fit_acts)
     with torch.no_grad():
         dev = sae.W_dec.device
         recon = (sae.decode(feats.to(dev)) + sae.skip_out(run.acts.to(dev))).float().cpu()
@@ -291,7 +281,7 @@ def _sae_axes(run: _Runner, sae: SAE, fit_acts: Tensor, fit: IOIAttributes, edit
     for a in data.labels:
         values = sorted(set(fit.labels[a]) | set(data.labels[a]) | set(data.cf_labels[a]))
         ranking = f1_ranking(fit_feats > 0, fit.labels[a], values)
-        cf_feats = encode(sae, run.cf_acts[a])
+        cf_feats = sae_encode(sae, run.cf_acts[a])
         swapped = swap_edit(w_dec, run.acts, feats, cf_feats, data.labels[a], data.cf_labels[a], ranking, edit_k)
         greedy = greedy_edit(w_dec, run.acts, feats, cf_feats, 2 * edit_k, target_acts=run.cf_acts[a])
         rows += run.control("sae", a, swapped, "_swap") + run.control("sae", a, greedy, "_greedy")

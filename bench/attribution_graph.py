@@ -30,13 +30,13 @@ Conventions, and what the comparison does about each:
   * Frozen parts. Both freeze attention patterns and every LayerNorm scale (ln1, ln2, ln_final) at this prompt's
     values and stop gradients at the MLP outputs, so each edge is (source activation) x (gradient of the target in
     the linear replacement model); a feature target is its pre-activation (x @ W_enc + b_enc), in both.
-  * Graph scores. Computed by each side on the SAME adjacency (circuit-tracer's, mapped into our node table):
-    replacement agrees; completeness differs by definition (circuit-tracer's average runs over every node, tokens
-    and errors included with fraction 1; ours over features and logits with inputs). Its formula applied to our
-    influence is printed beside it.
+  * Graph scores and pruning. Computed by each side on the SAME adjacency (circuit-tracer's, mapped into our node
+    table): replacement and completeness agree, and our ``prune`` keeps the same nodes and non-zero edges as its
+    ``prune_graph`` (thresholds 0.8 / 0.98): the definitions are the same.
 
-The last line: ``max_abs_edge_diff=... corr=... n_edges=... ours_seconds=... theirs_seconds=... speedup=...`` over
-every compared edge of every kind run, conventions matched (demeaned logits, positional part removed from our token
+The last line: ``edge_corr_vs_circuit_tracer=... speedup_vs_circuit_tracer=... same_pruned_nodes=0|1
+max_abs_edge_diff=... n_edges=... ours_seconds=... theirs_seconds=...`` over every compared edge of every kind run,
+conventions matched (demeaned logits, positional part removed from our token
 edges); n_edges counts the (target, source) pairs compared (zeros included); seconds are the best of --repeats
 calls of ``attribution_graph`` / ``attribute`` (summed over kinds), speedup = theirs / ours.
 """
@@ -65,7 +65,6 @@ from circuits.attribution_graph import (  # noqa: E402
     _Replacement,
     attribution_graph,
     graph_scores,
-    influence,
     prune,
 )
 from interp.models.tl import HookedTransformer, HookedTransformerConfig  # noqa: E402
@@ -192,8 +191,10 @@ def our_keys(graph: AttributionGraph) -> list[tuple]:
     return out
 
 
-def their_graph_in_our_table(peer: dict[str, torch.Tensor], meta: dict, keys: list[tuple]) -> AttributionGraph:
-    """circuit-tracer's adjacency under our node table (embed, feature, error, logit), for our graph scores."""
+def their_graph_in_our_table(peer: dict[str, torch.Tensor], meta: dict,
+                             keys: list[tuple]) -> tuple[AttributionGraph, torch.Tensor]:
+    """circuit-tracer's adjacency under our node table (embed, feature, error, logit), for our graph scores and
+    pruning; and the order of its nodes in that table (its index of each of our rows)."""
     import pandas as pd
 
     order = ([i for i, k in enumerate(keys) if k[0] == "token"] + [i for i, k in enumerate(keys) if k[0] == "feature"]
@@ -207,17 +208,23 @@ def their_graph_in_our_table(peer: dict[str, torch.Tensor], meta: dict, keys: li
                          (k[2] if k[0] == "error" else meta["n_pos"] - 1)),
                          feature=k[3] if k[0] == "feature" else (k[1] if k[0] == "logit" else -1), value=0.0))
     idx = torch.tensor(order)
-    return AttributionGraph(pd.DataFrame(rows), peer["adjacency"][idx][:, idx], peer["logits"])
+    return AttributionGraph(pd.DataFrame(rows), peer["adjacency"][idx][:, idx], peer["logits"]), idx
 
 
-def their_completeness_formula(graph: AttributionGraph) -> float:
-    """circuit-tracer's compute_graph_scores completeness on our node table: every node's fraction of non-error
-    input (1 for rows without inputs), weighted by influence + logit weight (ours: influence() includes it)."""
-    a = graph.adjacency.abs()
-    n = a / a.sum(1, keepdim=True).clamp(min=1e-10)
-    error = torch.tensor((graph.nodes.kind == "error").to_numpy())
-    inf = influence(graph)
-    return float(((1 - n[:, error].sum(1)) * inf).sum() / inf.sum())
+def same_pruning(same: AttributionGraph, idx: torch.Tensor, peer: dict[str, torch.Tensor]) -> tuple[bool, bool, int, int]:
+    """Our ``prune`` of circuit-tracer's graph against its ``prune_graph`` masks: (same nodes, same non-zero edges,
+    nodes kept, edges kept)."""
+    small = prune(same, node_threshold=0.8, edge_threshold=0.98)
+    key = lambda nodes: list(zip(nodes.kind, nodes.layer, nodes.pos, nodes.feature, strict=True))  # noqa: E731
+    ours_nodes = set(key(small.nodes))
+    node_mask = peer["prune_node_mask"].bool()[idx]
+    theirs_nodes = {k for k, kept in zip(key(same.nodes), node_mask.tolist(), strict=True) if kept}
+    theirs_edges = peer["prune_edge_mask"].bool()[idx][:, idx] & (same.adjacency != 0) & node_mask[:, None] & node_mask[None]
+    rows = torch.tensor([i for i, k in enumerate(key(same.nodes)) if k in ours_nodes])
+    ours_edges = torch.zeros_like(theirs_edges)
+    ours_edges[rows[:, None], rows[None]] = small.adjacency != 0
+    return (ours_nodes == theirs_nodes, bool(torch.equal(ours_edges, theirs_edges)), len(ours_nodes),
+            int(ours_edges.sum()))
 
 
 def compare_kind(kind: str, args) -> tuple[list[tuple], dict]:
@@ -314,17 +321,15 @@ def compare_kind(kind: str, args) -> tuple[list[tuple], dict]:
             matched.append((o.flatten(), t.flatten()))
 
     # graph scores on the same adjacency (theirs, in our node table)
-    same = their_graph_in_our_table(peer, meta, tk)
+    same, same_idx = their_graph_in_our_table(peer, meta, tk)
     ours_scores = graph_scores(same)
-    small = prune(same, node_threshold=0.8, edge_threshold=0.98)
     info = dict(kind=kind, same_rows=same_rows, ours_seconds=min(seconds), theirs_seconds=min(meta["seconds"]), logit_diff=logit_diff,
                 act_diff=act_diff, n_features_ours=len(our_feats), n_features_theirs=len(their_feats),
                 ours_only_nodes=len([k for k in ok if k[0] in ("feature", "error") and k[2] == 0]),
                 replacement=(ours_scores["replacement"], meta["replacement_score"]),
-                completeness=(ours_scores["completeness"], meta["completeness_score"],
-                              their_completeness_formula(same)),
+                completeness=(ours_scores["completeness"], meta["completeness_score"]),
                 matched=matched, versions=meta["versions"], pruned=(meta["pruned_nodes"], meta["pruned_edges"]),
-                our_pruned=(len(small.nodes), int((small.adjacency != 0).sum())))
+                our_pruned=same_pruning(same, same_idx, peer))
     return rows, info
 
 
@@ -360,16 +365,19 @@ def main() -> None:
         print(f"# {i['kind']}: features ours {i['n_features_ours']} (pos 0 included) / theirs {i['n_features_theirs']}; "
               f"max|activation diff| {i['act_diff']:.2g}; max|logit diff| {i['logit_diff']:.2g}; ours-only nodes "
               f"{i['ours_only_nodes']}; replacement ours {i['replacement'][0]:.6f} theirs {i['replacement'][1]:.6f}; "
-              f"completeness ours {i['completeness'][0]:.4f} theirs {i['completeness'][1]:.4f} (their formula on "
-              f"our influence {i['completeness'][2]:.4f}); prune(0.8, 0.98) keeps nodes/edges ours "
-              f"{i['our_pruned'][0]}/{i['our_pruned'][1]} theirs {i['pruned'][0]}/{i['pruned'][1]}; timed graph = "
+              f"completeness ours {i['completeness'][0]:.6f} theirs {i['completeness'][1]:.6f}; on its graph "
+              f"prune(0.8, 0.98) keeps nodes/edges ours {i['our_pruned'][2]}/{i['our_pruned'][3]} theirs "
+              f"{i['pruned'][0]}/{i['pruned'][1]} (same nodes {i['our_pruned'][0]}, same edges "
+              f"{i['our_pruned'][1]}); timed graph = "
               f"all-logit graph to {i['same_rows']:.1g}; seconds ours {i['ours_seconds']:.3f} theirs "
               f"{i['theirs_seconds']:.3f}")
     o = torch.cat([x for i in infos for x, _ in i["matched"]])
     t = torch.cat([y for i in infos for _, y in i["matched"]])
     ours_s, theirs_s = sum(i["ours_seconds"] for i in infos), sum(i["theirs_seconds"] for i in infos)
     corr = float(torch.corrcoef(torch.stack([o, t]))[0, 1])
+    same_nodes = all(i["our_pruned"][0] for i in infos)
     print(f"edge_corr_vs_circuit_tracer={corr:.9f} speedup_vs_circuit_tracer={theirs_s / ours_s:.2f} "
+          f"same_pruned_nodes={int(same_nodes)} "
           f"max_abs_edge_diff={float((o - t).abs().max()):.3g} n_edges={o.numel()} "
           f"ours_seconds={ours_s:.3f} theirs_seconds={theirs_s:.3f}")
 

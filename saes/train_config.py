@@ -134,6 +134,11 @@ class SAETrainConfig(SAESpec):
     """Seed of the initialisation and the activation shuffle."""
     device: str = "auto"
     """Device to train on: auto (cuda when available, else cpu), cpu, cuda, cuda:1, ..."""
+    distribute: str = "data"
+    """Under torchrun (several processes): data (every rank trains every SAE on its share of each batch, gradients
+    averaged: one process's result, faster) or modules (the SAEs split evenly over the ranks, each trained by one
+    rank on whole batches; the number of SAEs must be a multiple of the number of processes). Ignored in one
+    process. Every rank reads the same activations: train from an ``interp cache`` directory (--cache-dir)."""
     ckpt_interval: int = 200
     """Steps between checkpoints (> 0); a final checkpoint is always written."""
     log_interval: int = 20
@@ -161,6 +166,8 @@ class SAETrainConfig(SAESpec):
             raise SAEConfigError(f"decay_start={self.decay_start} must lie in [0, 1] (1: no decay).")
         if self.normalize_activations not in NORMALIZATIONS:
             raise SAEConfigError(f"normalize_activations={self.normalize_activations!r}; use one of {NORMALIZATIONS}.")
+        if self.distribute not in ("data", "modules"):
+            raise SAEConfigError(f"distribute={self.distribute!r}: use data or modules.")
         if self.resume and self.overwrite:
             raise SAEConfigError("Choose one of --resume (continue the run) and --overwrite (start it again).")
         self.specs()  # every SAE's settings are checked now, not after the model has loaded
@@ -199,7 +206,7 @@ class SAETrainConfig(SAESpec):
 
 # Settings that may change on --resume: they do not change what the run computes.
 RESUMABLE_CHANGES = frozenset({"resume", "overwrite", "progress", "log_interval", "ckpt_interval", "device", "wandb",
-                               "run_dir", "out_dir"})
+                               "run_dir", "out_dir", "distribute"})
 
 
 def resume_differences(saved: SAETrainConfig, new: SAETrainConfig) -> dict[str, tuple[Any, Any]]:

@@ -41,18 +41,14 @@ ACTIVATIONS = ("topk", "batchtopk", "jumprelu", "standard")  # the architectures
 
 
 @dataclass(kw_only=True)
-class CLTConfig(SAEHyperparams):
-    """A cross-layer transcoder: its layers and widths, the per-layer activation, the hooks it reads and predicts,
-    and the hyperparameters it shares with one SAE (``SAEHyperparams``: l0/l1 coefficients, AuxK, JumpReLU)."""
+class CLTShape(SAEHyperparams):
+    """What every layer of a CLT computes, apart from the sizes the model fixes: the activation, k, the hooks read
+    and predicted, the dtype, and the hyperparameters shared with one SAE (``SAEHyperparams``: l0/l1 coefficients,
+    AuxK, JumpReLU). ``CLTConfig`` adds the sizes; the options of ``interp train-clt`` share these fields."""
 
-    n_layers: int
-    """Layers 0..n_layers-1 of the model, each with one encoder (>= 1)."""
-    d_model: int
-    """Width of every input and output hook (> 0)."""
-    d_sae: int | list[int]
-    """Latents per layer: one width for every layer, or a list of n_layers widths."""
-    activation: str = "topk"
-    """Per-layer activation: topk (k per row), batchtopk, jumprelu, standard (ReLU + L1)."""
+    activation: str = field(default="topk", metadata={"choices": ACTIVATIONS})
+    """Per-layer activation: topk (k latents per row), batchtopk (k per row on average over the batch; one
+    threshold at inference), jumprelu (learnt thresholds, L0 penalty), standard (ReLU + L1 penalty)."""
     k: int | None = None
     """Active latents per row and layer for topk/batchtopk (1..d_sae of every layer); None for the others."""
     hook_in: str = "blocks.{layer}.ln2.hook_normalized"
@@ -61,15 +57,41 @@ class CLTConfig(SAEHyperparams):
     """The hook layer l's reconstruction replaces ({layer} is replaced by l)."""
     dtype: str = "float32"
     """Parameter dtype, a torch dtype name."""
+
+    def check_shape(self) -> None:
+        """Raise ``SAEConfigError`` for an activation, k, hooks or hyperparameters no CLT accepts."""
+        if self.activation not in ACTIVATIONS:
+            raise SAEConfigError(f"activation={self.activation!r}: a cross-layer transcoder supports {ACTIVATIONS}.")
+        self.check_hyperparams(self.activation)
+        if architecture_class(self.activation).needs_k and (not self.k or self.k < 1):
+            raise SAEConfigError(f"The {self.activation} activation needs k (active latents per row and layer), e.g. "
+                                 "k=32.")
+        if self.skip:
+            raise SAEConfigError("skip=True: cross-layer transcoders have no skip connection here.")
+        for name in ("hook_in", "hook_out"):
+            if "{layer}" not in getattr(self, name):
+                raise SAEConfigError(f"{name}={getattr(self, name)!r} must contain {{layer}}, e.g. "
+                                     "'blocks.{layer}.hook_mlp_out'.")
+
+
+@dataclass(kw_only=True)
+class CLTConfig(CLTShape):
+    """A cross-layer transcoder: its layers and widths (and, from ``CLTShape``, the per-layer activation, the hooks
+    it reads and predicts, and the hyperparameters it shares with one SAE)."""
+
+    n_layers: int
+    """Layers 0..n_layers-1 of the model, each with one encoder (>= 1)."""
+    d_model: int
+    """Width of every input and output hook (> 0)."""
+    d_sae: int | list[int]
+    """Latents per layer: one width for every layer, or a list of n_layers widths."""
     device: str = "cpu"
     """Where the parameters live; not saved."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """Provenance saved with the CLT: model_hash, model_run, git_commit, training steps and rows, ..."""
 
     def __post_init__(self) -> None:
-        if self.activation not in ACTIVATIONS:
-            raise SAEConfigError(f"activation={self.activation!r}: a cross-layer transcoder supports {ACTIVATIONS}.")
-        self.check_hyperparams(self.activation)
+        self.check_shape()
         if self.n_layers < 1 or self.d_model < 1:
             raise SAEConfigError(f"n_layers={self.n_layers} and d_model={self.d_model} must be positive.")
         widths = self.widths
@@ -80,19 +102,10 @@ class CLTConfig(SAEHyperparams):
             raise SAEConfigError(f"Every layer's width must be positive, got d_sae={self.d_sae}.")
         if not architecture_class(self.activation).needs_k:
             self.k = None
-        elif not self.k or self.k < 1:
-            raise SAEConfigError(f"The {self.activation} activation needs k (active latents per row and layer), e.g. "
-                                 "k=32.")
-        elif self.k > min(widths):
+        elif self.k > min(widths):  # type: ignore[operator]  (check_shape: k >= 1)
             layer = widths.index(min(widths))
             raise SAEConfigError(f"k={self.k} exceeds the width d_sae={widths[layer]} of layer {layer}: use k <= "
                                  f"{min(widths)} or wider layers.")
-        if self.skip:
-            raise SAEConfigError("skip=True: cross-layer transcoders have no skip connection here.")
-        for name in ("hook_in", "hook_out"):
-            if "{layer}" not in getattr(self, name):
-                raise SAEConfigError(f"{name}={getattr(self, name)!r} must contain {{layer}}, e.g. "
-                                     "'blocks.{layer}.hook_mlp_out'.")
 
     @property
     def widths(self) -> list[int]:
@@ -353,4 +366,4 @@ def run_with_clt(model: HookedTransformer, tokens: Tensor, clt: CrossLayerTransc
     return logits, record
 
 
-__all__ = ["ACTIVATIONS", "CLTConfig", "CLTLossOutput", "CrossLayerTranscoder", "check_clt_fits", "run_with_clt"]
+__all__ = ["ACTIVATIONS", "CLTConfig", "CLTLossOutput", "CLTShape", "CrossLayerTranscoder", "check_clt_fits", "run_with_clt"]

@@ -127,6 +127,19 @@ def _relative_hook(template: str, what: str) -> str:
     return template[len(prefix):]
 
 
+def check_export_dir(out_dir: str | Path) -> Path:
+    """``out_dir`` as a ``Path`` if a circuit-tracer export may be written there: new, empty, or an earlier export
+    (``SAEConfigError`` otherwise). circuit-tracer counts the ``W_enc_*.safetensors`` files, so the directory
+    holds the export only: written whole and swapped in (an earlier export with more layers leaves nothing
+    behind); anything else there is refused."""
+    out = Path(out_dir)
+    foreign = [p.name for p in out.iterdir() if not _CT_FILE.fullmatch(p.name)] if out.is_dir() else []
+    if foreign or (out.exists() and not out.is_dir()):
+        raise SAEConfigError(f"{out} holds other files ({sorted(foreign)[:5]}); export a circuit-tracer CLT into an "
+                             "empty or new directory.")
+    return out
+
+
 def export_circuit_tracer(clt: CrossLayerTranscoder, out_dir: str | Path, model_name: str = "") -> Path:
     """Write ``clt`` in circuit-tracer's layout (above); circuit-tracer's ``load_clt(out_dir,
     feature_input_hook=..., feature_output_hook=...)`` then computes the same latents and reconstructions.
@@ -141,13 +154,7 @@ def export_circuit_tracer(clt: CrossLayerTranscoder, out_dir: str | Path, model_
     if len(set(cfg.widths)) != 1:
         raise SAEConfigError(f"circuit-tracer's CLT has one width for every layer; this one has {cfg.widths}.")
     hook_in, hook_out = _relative_hook(cfg.hook_in, "hook_in"), _relative_hook(cfg.hook_out, "hook_out")
-    out = Path(out_dir)
-    # circuit-tracer counts the W_enc_*.safetensors files, so the directory holds this export only: written whole
-    # and swapped in (an earlier export with more layers leaves nothing behind); anything else there is refused.
-    foreign = [p.name for p in out.iterdir() if not _CT_FILE.fullmatch(p.name)] if out.is_dir() else []
-    if foreign or (out.exists() and not out.is_dir()):
-        raise SAEConfigError(f"{out} holds other files ({sorted(foreign)[:5]}); export a circuit-tracer CLT into an "
-                             "empty or new directory.")
+    out = check_export_dir(out_dir)
     state = clt_state(clt)
     lines = {"model_kind": "cross_layer_transcoder", "feature_input_hook": hook_in, "feature_output_hook": hook_out}
     if model_name:  # the model ReplacementModel.from_pretrained loads (a Hugging Face name)
@@ -194,4 +201,5 @@ def load_circuit_tracer(path: str | Path, feature_input_hook: str = "ln2.hook_no
     return load_clt_state(CrossLayerTranscoder(cfg), {k: v.float() for k, v in state.items()}, str(root))
 
 
-__all__ = ["CLTLayout", "clt_state", "export_circuit_tracer", "load_circuit_tracer", "load_clt", "save_clt"]
+__all__ = ["CLTLayout", "check_export_dir", "clt_state", "export_circuit_tracer", "load_circuit_tracer", "load_clt",
+           "save_clt"]

@@ -1,5 +1,5 @@
-"""The one owner of SAE file names: an SAE directory (``SAELayout``) and a ``train-sae`` out dir
-(``SAERunLayout``). Every ``saes`` module asks these instead of spelling file names; the run-level names a model
+"""The one owner of SAE file names: an SAE directory (``SAELayout``), a ``train-sae`` out dir
+(``SAERunLayout``) and a cross-layer transcoder (``CLTLayout``, also a ``train-clt`` out dir). Every ``saes`` module asks these instead of spelling file names; the run-level names a model
 run shares (``train_config.json``, ``metrics.jsonl``, ``checkpoints/``) come from ``interp.layout.RunLayout``.
 
     runs/saes/                    SAERunLayout
@@ -89,17 +89,55 @@ class SAERunLayout(Layout):
         return self.train_config.exists()
 
 
-__all__ = ["SAELayout", "SAERunLayout"]
-
-
 class CLTLayout(Layout):
-    """One CLT directory in the workbench format."""
+    """One CLT directory in the workbench format. A ``train-clt`` out dir is one too, the run's files beside the CLT
+    (each checkpoint holds a CLT directory of its own):
+
+        runs/clt/  clt_config.json  clt_weights.safetensors  train_config.json
+          checkpoints/{step_000200/{clt/, trainer.pt, trainer_state.json}, latest}
+    """
 
     CONFIG = "clt_config.json"
     WEIGHTS = "clt_weights.safetensors"
+    CLT = "clt"  # inside a checkpoint: the CLT at that step
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        super().__init__(root)
+        self._run = RunLayout(self.root)
 
     config = property(lambda self: self.root / self.CONFIG)
     weights = property(lambda self: self.root / self.WEIGHTS)
+    train_config = property(lambda self: self._run.train_config)  # CLTTrainConfig as JSON
+    checkpoints = property(lambda self: self._run.checkpoints)
+    latest = property(lambda self: self._run.latest)
+    lock = property(lambda self: self._run.lock)  # held while a process trains into the directory
+
+    def checkpoint(self, step_or_name: int | str) -> Path:
+        """``checkpoints/step_000200`` from 200 or from its name."""
+        return self._run.checkpoint(step_or_name)
+
+    @classmethod
+    def checkpoint_clt(cls, ckpt: Path) -> CLTLayout:
+        """The CLT inside checkpoint directory ``ckpt``."""
+        return cls(ckpt / cls.CLT)
+
+    trainer_blob = staticmethod(SAERunLayout.trainer_blob)  # optimizer state, dead counters, losses (torch.save)
+    trainer_state = staticmethod(SAERunLayout.trainer_state)  # step, rows served, model and data identity (JSON)
+
+    def clt_files(self) -> list[Path]:
+        """The trained CLT itself."""
+        return [self.config, self.weights]
+
+    def run_files(self) -> list[Path]:
+        """What a training run writes besides the CLT: deleted (with the CLT) by ``--overwrite``."""
+        return [self.train_config, self.checkpoints]
 
     def is_clt(self) -> bool:
         return self.config.exists() and self.weights.exists()
+
+    def is_run(self) -> bool:
+        """Whether a training run has written here (its settings or a checkpoint)."""
+        return self.train_config.exists() or self.checkpoints.exists()
+
+
+__all__ = ["CLTLayout", "SAELayout", "SAERunLayout"]

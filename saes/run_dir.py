@@ -7,8 +7,13 @@
 - ``--overwrite`` deletes only what this run owns: the old run's ``train_config.json``, ``metrics.jsonl``,
   ``checkpoints/`` and the SAE directories this run will write. Other SAEs in a shared out dir are kept.
 
+A ``train-clt`` out dir (``check_clt_out_dir``) is one CLT directory with its run beside it: a new run refuses a
+non-empty one; ``--resume`` continues its latest checkpoint (the trainer compares model, tokens and settings);
+``--overwrite`` deletes the CLT, ``checkpoints/`` and ``train_config.json``, keeping other files.
+
 >>> plan = check_out_dir(cfg)      # raises RunDirError, or says what --overwrite will delete
 >>> plan.clear()                   # later, once the model and hooks have been checked
+>>> plan = check_clt_out_dir("runs/clt", resume=False, overwrite=False)
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from interp.errors import RunDirError
 from interp.io import read_json
 from interp.training.checkpoint import latest_checkpoint
 from saes.errors import SAEConfigError
-from saes.layout import SAERunLayout
+from saes.layout import CLTLayout, SAERunLayout
 from saes.train_config import RESUMABLE_CHANGES, SAETrainConfig, resume_differences
 
 
@@ -30,7 +35,7 @@ from saes.train_config import RESUMABLE_CHANGES, SAETrainConfig, resume_differen
 class OutDirPlan:
     """What a run will do to its out dir: resume the saved run, or start (deleting ``delete`` first)."""
 
-    layout: SAERunLayout
+    layout: SAERunLayout | CLTLayout
     resume: bool
     delete: list[Path] = field(default_factory=list)
 
@@ -83,4 +88,30 @@ def check_out_dir(cfg: SAETrainConfig) -> OutDirPlan:
     return plan
 
 
-__all__ = ["OutDirPlan", "check_out_dir", "saved_config"]
+def check_clt_out_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> OutDirPlan:
+    """Decide what a CLT run may do in ``out_dir`` (raising ``RunDirError`` when it may do nothing), deleting
+    nothing. Whether a resumed run matches the saved one is the trainer's check (it needs the model)."""
+    layout = CLTLayout(out_dir)
+    out = layout.root
+    if resume and latest_checkpoint(out) is not None:
+        return OutDirPlan(layout, resume=True)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out-dir {out} is a file; choose a directory.")
+    ours = [p for p in layout.clt_files() + layout.run_files() if p.exists()]
+    others = sorted(p.name for p in out.iterdir() if p not in ours and not p.name.startswith(".")) \
+        if out.is_dir() else []
+    leftovers = resume and not layout.is_clt()  # a run killed before its first checkpoint: nothing to lose
+    if (others or (ours and not leftovers)) and not overwrite:
+        shown = ", ".join(([p.name for p in ours] + others)[:6])
+        wipe = "deletes its CLT, checkpoints and train_config.json; other files are kept"
+        if resume:
+            raise RunDirError(f"--out-dir {out} holds no checkpoint to resume from ({layout.latest} is missing) and is "
+                              f"not empty ({shown}); pass --overwrite to train there from the start ({wipe}), or "
+                              "choose another --out-dir.")
+        raise RunDirError(f"--out-dir {out} already exists and is not empty ({shown}); pass --resume to continue the "
+                          f"CLT run there (same model and settings), --overwrite to train again ({wipe}), or choose "
+                          "another --out-dir.")
+    return OutDirPlan(layout, resume=False, delete=ours)
+
+
+__all__ = ["OutDirPlan", "check_clt_out_dir", "check_out_dir", "saved_config"]

@@ -46,7 +46,7 @@ def _torchrun(cfg: dict, tmp_path: Path, *extra: str, nproc: int = 2) -> subproc
     path = tmp_path / f"cfg-{Path(cfg['out_dir']).name}.json"
     path.write_text(json.dumps(cfg))
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-                           str(nproc), str(ROOT / "tests" / "sae_dist_worker.py"), str(path), *extra],
+                           str(nproc), str(ROOT / "tests" / "dist_worker.py"), str(path), *extra],
                           cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
 

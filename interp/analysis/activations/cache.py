@@ -26,6 +26,7 @@ from interp.analysis.activations.manifest import (
     IDENTITY,
     CacheError,
     finish_hint,
+    journal_name,
     read_meta,
     shard_name,
     shard_problem,
@@ -34,8 +35,15 @@ from interp.analysis.activations.manifest import (
 )
 from interp.analysis.hooks import hook_layer, resolve_hook_names
 from interp.errors import InputError
-from interp.io import atomic_save_safetensors, hash_state_dict, remove_stale_temps
+from interp.io import (
+    atomic_save_safetensors,
+    atomic_write_json,
+    hash_state_dict,
+    read_json,
+    remove_stale_temps,
+)
 from interp.models.tl import HookedTransformer
+from interp.training.distributed import DistInfo, barrier
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -130,14 +138,20 @@ def _previous_records(out: Path, identity: dict, resume: bool) -> tuple[dict[str
 def cache_activations(
     model: HookedTransformer, tokens, hooks: str | list[str], n_tokens: int, out_dir: str | Path, *,
     dtype: str = "float32", batch_size: int = 16, context_size: int | None = None, shard_tokens: int = 2**15,
-    resume: bool = True, progress: bool = True,
+    resume: bool = True, progress: bool = True, dist: DistInfo | None = None,
 ) -> CacheInfo:
     """Cache ``hooks`` over the first ``n_tokens`` tokens (whole context windows) into ``out_dir``.
 
     Rerun with the same arguments, it resumes: shards already there are verified (size and sha256) and kept,
     bad or unrecorded ones are rewritten, and temp files of killed runs are removed. ``meta.json`` says
     ``complete`` only once every shard is written and recorded.
+
+    ``dist`` (several processes under torchrun): rank r writes shards r, r + world_size, ... of the same cache and
+    records each in its own journal (``meta.rank{r}.json``) once written; after the last, rank 0 merges the journals
+    into ``meta.json`` and marks it complete. A rerun (with any number of processes) keeps every recorded shard
+    that verifies, so a killed rank's finished shards are kept and its unfinished one is written again.
     """
+    dist = dist or DistInfo()
     if dtype not in DTYPES:
         raise InputError(f"dtype={dtype!r}: use one of {sorted(DTYPES)}.")
     _check_args(n_tokens, batch_size, shard_tokens, context_size, model.cfg.n_ctx)
@@ -152,21 +166,31 @@ def cache_activations(
     widths = {n: flatten(probe[n]).shape[1] for n in names}
     identity = _identity(model, names, widths, dtype, ctx, per_shard, n_seqs)
     records, was_complete = _previous_records(out, identity, resume)
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(out)  # temp shards (17 MB each) and meta files of killed runs
+    barrier(dist)  # every rank has read the old meta.json before rank 0 rewrites it
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(out)  # temp shards (17 MB each) and meta files of killed runs
+    barrier(dist)
+    records.update(_journal_records(out))
     n_shards = (n_seqs + per_shard - 1) // per_shard
     meta = {"format": FORMAT, **identity, "n_shards": n_shards, "n_rows": n_seqs * ctx, "complete": False,
             "shards": []}
 
     def save(complete: bool) -> None:
-        meta["complete"] = complete
-        meta["shards"] = [records[shard_name(i)] for i in range(n_shards) if shard_name(i) in records]
-        write_meta(out, meta)
+        if not dist.enabled:
+            meta["complete"] = complete
+            meta["shards"] = [records[shard_name(i)] for i in range(n_shards) if shard_name(i) in records]
+            write_meta(out, meta)
+        else:  # this rank's journal; rank 0 merges them at the end
+            mine = [records[shard_name(i)] for i in range(dist.rank, n_shards, dist.world_size) if shard_name(i) in records]
+            atomic_write_json(out / journal_name(dist.rank), {"shards": mine})
 
-    if not was_complete:
-        save(complete=False)
-    bar = tqdm(total=n_seqs * ctx, desc="caching", unit="tok", unit_scale=True, disable=not progress)
-    for shard in range(n_shards):
+    if not was_complete and dist.is_main:
+        if dist.enabled:
+            meta["shards"] = [records[shard_name(i)] for i in range(n_shards) if shard_name(i) in records]
+        write_meta(out, meta)  # incomplete until every shard is written
+    bar = tqdm(total=n_seqs * ctx, desc="caching", unit="tok", unit_scale=True, disable=not (progress and dist.is_main))
+    for shard in range(dist.rank, n_shards, dist.world_size):
         path = out / shard_name(shard)
         lo, hi = shard * per_shard, min(n_seqs, (shard + 1) * per_shard)
         if path.exists() and shard_problem(path, records.get(path.name)) is None:
@@ -179,9 +203,29 @@ def cache_activations(
         records[path.name] = shard_record(path, (hi - lo) * ctx)
         save(complete=False)
     bar.close()
-    if not was_complete:
-        save(complete=True)
+    if dist.enabled:
+        save(complete=False)  # this rank's journal, final
+        barrier(dist)
+    if dist.is_main and not (was_complete and not dist.enabled):
+        records.update(_journal_records(out))
+        missing = [shard_name(i) for i in range(n_shards) if shard_name(i) not in records]
+        if missing:
+            raise CacheError(f"Shards {missing[:3]} of {out} were not recorded by their ranks. {finish_hint(out, meta)}")
+        meta["complete"] = True
+        meta["shards"] = [records[shard_name(i)] for i in range(n_shards)]
+        write_meta(out, meta)
+        for journal in out.glob("meta.rank*.json"):  # merged: this run's and those of killed multi-process runs
+            journal.unlink()
+    barrier(dist)  # no rank returns before the cache is complete
     return CacheInfo(out, names, widths, n_shards, n_seqs * ctx, identity["model_hash"])
+
+
+def _journal_records(out: Path) -> dict[str, dict]:
+    """The shard records in the rank journals of a multi-process run (to verify, not trust)."""
+    records: dict[str, dict] = {}
+    for path in sorted(out.glob("meta.rank*.json")):
+        records.update({r["file"]: r for r in read_json(path).get("shards", [])})
+    return records
 
 
 def _write_shard(model: HookedTransformer, seqs: Tensor, lo: int, hi: int, names: list[str], widths: dict[str, int],

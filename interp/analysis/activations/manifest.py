@@ -31,6 +31,11 @@ def shard_name(index: int) -> str:
     return f"shard_{index:05d}.safetensors"
 
 
+def journal_name(rank: int) -> str:
+    """A rank's record of the shards it has written, while several processes write one cache."""
+    return f"meta.rank{rank}.json"
+
+
 def finish_hint(path: Path, meta: dict[str, Any]) -> str:
     """How to complete or repair the cache at ``path``: rerun the command that wrote it (it resumes)."""
     hooks = ",".join(meta.get("hooks", [])) or "HOOKS"

@@ -139,6 +139,15 @@ class SAE(nn.Module):
         return LossOutput(sum(parts.values()), parts, active.any(0), active.sum(-1).float().mean())
 
     @torch.no_grad()
+    def init_biases_(self, x: Float[Tensor, "batch d_in"], target: Float[Tensor, "batch d_out"]) -> None:
+        """A data-dependent start (sparsify's): the decoder bias at the target's mean, so the first outputs are the
+        average activation rather than 0; a transcoder's encoder bias centring its pre-activations on ``x``'s mean
+        (an SAE's encoder reads ``x - b_dec``: centred already)."""
+        self.b_dec.copy_(target.mean(0).to(self.b_dec.dtype))
+        if self.cfg.is_transcoder and self.has_b_enc:
+            self.b_enc.copy_(-(x.mean(0).to(self.W_enc.dtype) @ self.W_enc))
+
+    @torch.no_grad()
     def normalize_decoder_(self) -> None:
         """Rescale decoder rows to unit norm (and the encoder to match, so outputs are unchanged where possible)."""
         norms = self.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8)

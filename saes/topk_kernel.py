@@ -7,6 +7,10 @@ A TopK SAE keeps k of d_sae features per row, so after the dense encoder matmul 
   ``W_enc @ grad_b_enc`` rather than a per-row input gradient (which cost more than the rest of the step).
 - ``sparse_decode``: ``embedding_bag`` over the chosen decoder rows (k rows per output instead of d_sae), whose
   backward is sparse too.
+- ``row_topk``: the k largest entries of each row in two stages on the CPU (torch's CPU ``topk`` was 40% of a TopK
+  step: ~7 ns per element): the row cut into chunks of ``c`` entries, the k chunks with the largest maxima kept, and the
+  top k taken among their ``k * c`` entries. Exact: an entry of the top k lies in one of those chunks (otherwise
+  k chunk maxima would exceed it). 1.7x faster than ``torch.topk`` at 1024 x 2048, k 32; GPUs keep ``torch.topk``.
 The dense reference (``dense_topk_reference``) is what the equivalence test compares against, values and grads.
 
 >>> vals, idx = topk_encode(x, W_enc, b_enc, k=32)     # [batch, 32] each
@@ -21,13 +25,28 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 
+def row_topk(x: Float[Tensor, "batch d"], k: int) -> tuple[Float[Tensor, "batch k"], Int[Tensor, "batch k"]]:
+    """``x.topk(k, dim=-1, sorted=False)`` (values and indices, in no particular order), in two stages on the CPU
+    (see the module docstring); ties may pick other indices of equal values."""
+    n, d = x.shape
+    # the chunk size: a divisor of d minimising the entries both stages sort (d / c chunk maxima, k * c candidates)
+    c = min((c for c in range(2, int(d**0.5) + 1) if d % c == 0), key=lambda c: d / c + k * c, default=0)
+    if x.device.type != "cpu" or not c or d / c + k * c >= 0.75 * d:
+        return x.topk(k, dim=-1, sorted=False)
+    # chunk i: the entries i, i + d/c, i + 2d/c, ... (strided, so the maxima are c vectorised elementwise maxima)
+    chunks = x.view(n, c, d // c).amax(1).topk(k, dim=-1, sorted=False).indices  # [n, k] chunk indices
+    cand = (chunks[:, :, None] + torch.arange(c, device=x.device) * (d // c)).view(n, k * c)  # their entries
+    vals, j = x.gather(1, cand).topk(k, dim=-1, sorted=False)
+    return vals, cand.gather(1, j)
+
+
 class _TopKEncode(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, W_enc: Tensor, b_enc: Tensor, k: int, b_dec: Tensor | None
                 ) -> tuple[Tensor, Tensor]:
         xc = x - b_dec if b_dec is not None else x
         pre = torch.addmm(b_enc, xc, W_enc)
-        vals, idx = pre.topk(k, dim=-1, sorted=False)
+        vals, idx = row_topk(pre, k)
         vals = vals.relu()
         ctx.save_for_backward(xc, W_enc, idx, vals)
         ctx.mark_non_differentiable(idx)

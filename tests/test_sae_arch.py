@@ -19,7 +19,7 @@ from saes import (
     unflatten_heads,
 )
 from saes.base import SAE
-from saes.topk_kernel import dense_topk_reference, sparse_decode, to_dense, topk_encode
+from saes.topk_kernel import dense_topk_reference, row_topk, sparse_decode, to_dense, topk_encode
 
 
 def _gen(seed=0):
@@ -47,6 +47,22 @@ def test_topk_kernel_matches_dense_values_and_grads(dtype, center):
     (out_slow * w).sum().backward()
     for a, b, name in zip(fast, slow, ["x", "W_enc", "b_enc", "W_dec", "b_dec"], strict=True):
         torch.testing.assert_close(a.grad, b.grad, msg=f"gradient of {name} differs")
+
+
+@pytest.mark.parametrize(("d", "k"), [(2048, 32), (96, 7), (100, 3), (64, 40), (30, 1)])
+def test_two_stage_topk_is_torch_topk(d, k):
+    """Same values (and indices pointing at them) as torch.topk, including rows full of ties and rows whose top
+    entries crowd into one chunk; shapes the two stages cannot take fall back to torch.topk."""
+    g = _gen(d)
+    x = torch.randn(64, d, generator=g)
+    x[1] = 0.5  # all ties
+    x[2, :k] = 10 + torch.arange(k)  # the top k in the first chunks
+    x[3] = torch.randint(0, 3, (d,), generator=g).float()  # many ties
+    vals, idx = row_topk(x, k)
+    want = x.topk(k, dim=-1).values
+    torch.testing.assert_close(vals.sort(-1).values, want.sort(-1).values)
+    torch.testing.assert_close(x.gather(1, idx), vals)
+    assert all(len(set(row.tolist())) == k for row in idx)  # k distinct entries per row
 
 
 @pytest.mark.parametrize("sparse", [False, True])

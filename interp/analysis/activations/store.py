@@ -124,13 +124,18 @@ class ActivationStore:
         self.rows_served += len(out[self.hooks[0]])
         return out
 
+    def sample(self, hook: str, n_batches: int = 4) -> Tensor:
+        """The next rows in the buffer (up to ``n_batches`` batches), without serving them: for statistics taken
+        before training (norms, means)."""
+        self._fill()
+        rows = self._buffer[hook][: n_batches * self.batch_size]
+        if len(rows) == 0:
+            raise InputError("No activations to take statistics from: the source is empty.")
+        return rows
+
     def mean_norm(self, hook: str, n_batches: int = 4) -> float:
         """Mean L2 norm of ``hook``'s activations over the next rows in the buffer (for normalising to sqrt(d))."""
-        self._fill()
-        sample = self._buffer[hook][: n_batches * self.batch_size]
-        if len(sample) == 0:
-            raise InputError("No activations to estimate a norm from: the source is empty.")
-        return float(sample.norm(dim=-1).mean())
+        return float(self.sample(hook, n_batches).norm(dim=-1).mean())
 
 
 def _drop_bos(acts: dict[str, Tensor], ctx: int) -> dict[str, Tensor]:

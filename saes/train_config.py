@@ -124,9 +124,10 @@ class SAETrainConfig(SAESpec):
     """A feature is dead after this many rows without firing (> 0); dead features get the AuxK loss."""
     resample_dead: bool = False
     """Also re-initialise dead features towards badly reconstructed inputs (besides the AuxK loss of TopK SAEs)."""
-    init_biases: bool = True
-    """Start each SAE's decoder bias at the mean of its target activations (and a transcoder's encoder bias centring
-    its pre-activations), from the first rows of the activations; false: zeros (SAELens' default)."""
+    init_from_data: bool = True
+    """Start from the first rows of the activations (sparsify's start): each SAE's decoder bias at its target's mean;
+    a transcoder's encoder bias centring its pre-activations and its decoder rows at zero (set by the first step).
+    false: zero biases and random decoder rows (SAELens' start)."""
     unit_decoder: bool = True
     """Keep decoder rows at unit norm (and remove the gradient component that only changes their norm)."""
     buffer_size: int = 2**16

@@ -196,3 +196,20 @@ def test_bad_sae_input(tiny_run_dir, tiny_model, tmp_path) -> None:
     with pytest.raises(NonFiniteLossError, match="nothing was updated"):
         trainer.train_step(batch)
     assert torch.equal(before, trainer.saes["sae"].W_enc)
+
+
+def test_the_start_is_taken_from_the_data(tiny_run_dir, tiny_model, tmp_path) -> None:
+    """init_from_data: each decoder bias at its target's mean (scaled as trained); the transcoder's pre-activations
+    centred on its inputs and its decoder rows zero; off, zero biases and random rows."""
+    trainer = SAETrainer(_cfg(tiny_run_dir, tmp_path / "run"), model=tiny_model)
+    sae, tc = trainer.saes["sae"], trainer.saes["tc"]
+    x = trainer.store.sample("blocks.1.hook_resid_pre") * trainer.scales["blocks.1.hook_resid_pre"]
+    torch.testing.assert_close(sae.b_dec.detach(), x.mean(0))
+    x_in = trainer.store.sample("blocks.0.ln2.hook_normalized") * trainer.scales["blocks.0.ln2.hook_normalized"]
+    y = trainer.store.sample("blocks.0.hook_mlp_out") * trainer.scales["blocks.0.hook_mlp_out"]
+    torch.testing.assert_close(tc.b_dec.detach(), y.mean(0))
+    with torch.no_grad():
+        assert tc.pre_acts(x_in).mean(0).abs().max() < 1e-4
+    assert not tc.W_dec.any() and sae.W_dec.norm(dim=1).min() > 0
+    plain = SAETrainer(_cfg(tiny_run_dir, tmp_path / "plain", init_from_data=False), model=tiny_model)
+    assert not plain.saes["sae"].b_dec.any() and plain.saes["tc"].W_dec.norm(dim=1).min() > 0

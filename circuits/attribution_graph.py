@@ -159,9 +159,10 @@ class _Transpose:
         self.rep, self.model = rep, model
         self.center = cfg.normalization_type in ("LN", "LNPre")
 
-    def _ln(self, g: Tensor, ln, scale_name: str) -> Tensor:
-        """The transpose of a LayerNorm with its scale frozen: ``center(w * g / scale)``."""
-        if hasattr(ln, "w"):
+    def _ln(self, g: Tensor, ln, scale_name: str, weighted: bool = True) -> Tensor:
+        """The transpose of a LayerNorm with its scale frozen: ``center(w * g / scale)``. ``weighted=False`` for a
+        reader of ``hook_normalized``, which TransformerLens takes before the weight (the transcoders)."""
+        if weighted and hasattr(ln, "w"):
             g = g * ln.w.float()
         g = g / self.rep.frozen[scale_name][0].float()
         return g - g.mean(-1, keepdim=True) if self.center else g
@@ -197,7 +198,7 @@ class _Transpose:
             rows, p, vecs = feature_seeds[layer]
             if len(rows):
                 g_in[rows, p] += vecs
-            g = g + self._ln(g_in, block.ln2, f"blocks.{layer}.ln2.hook_scale")
+            g = g + self._ln(g_in, block.ln2, f"blocks.{layer}.ln2.hook_scale", weighted=False)
             g = g + self._attention(g, layer)
         return post, g
 

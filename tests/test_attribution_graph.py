@@ -19,6 +19,10 @@ def setup():
     cfg = HookedTransformerConfig(n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp=64, n_ctx=16, d_vocab=50,
                                   act_fn="gelu", seed=0)
     model = HookedTransformer(cfg).eval()
+    with torch.no_grad():  # trained-like LayerNorms: the transpose must put each weight where the forward has it
+        for ln in [m for b in model.blocks for m in (b.ln1, b.ln2)] + [model.ln_final]:
+            ln.w.uniform_(0.5, 1.5)
+            ln.b.normal_(0, 0.1)
     tcs = []
     for layer in range(2):
         tc = build_transcoder("topk", d_in=32, d_sae=48, layer=layer, k=4, skip=layer == 1)

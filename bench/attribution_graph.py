@@ -82,7 +82,13 @@ def build_model(d_model: int, seed: int) -> tuple[HookedTransformer, dict]:
                   d_vocab=64, act_fn="gelu", normalization_type="LN", positional_embedding_type="standard",
                   seed=seed, device="cpu")  # dtype: float32, TransformerLens' default
     cfg = HookedTransformerConfig(**kwargs)
-    return HookedTransformer(cfg).eval(), kwargs
+    model = HookedTransformer(cfg).eval()
+    g = torch.Generator().manual_seed(seed + 3)
+    with torch.no_grad():  # trained-like LayerNorms (weights away from 1, biases away from 0)
+        for ln in [m for b in model.blocks for m in (b.ln1, b.ln2)] + [model.ln_final]:
+            ln.w.copy_(0.5 + torch.rand(ln.w.shape, generator=g))
+            ln.b.copy_(0.1 * torch.randn(ln.b.shape, generator=g))
+    return model, kwargs
 
 
 def _encoder_weights(enc, d_model: int, jump: bool, g: torch.Generator) -> None:

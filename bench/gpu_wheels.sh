@@ -12,7 +12,10 @@ PLAT=(--python-version 3.12 --implementation cp --only-binary=:all: --platform m
 python3 -m pip wheel -q --no-deps -w .whl "transformers-stream-generator>=0.0.5,<0.1"
 # Ours, minus what the image has (torch, transformers, tokenizers, tiktoken, safetensors, numpy, pandas, tqdm,
 # jaxtyping), with their own dependencies resolved by pip against the same platform.
-python3 -m pip download -q -d .whl --find-links .whl "${PLAT[@]}" "transformer-lens>=3.9,<3.10" "sae-lens>=6.54,<6.55" "plotly>=5.18"
+# eai-sparsify: the peer of bench/sae_train.py (--only sparsify); its natsort, schedulefree, simple-parsing and
+# datasets are not on the image.
+python3 -m pip download -q -d .whl --find-links .whl "${PLAT[@]}" "transformer-lens>=3.9,<3.10" "sae-lens>=6.54,<6.55" \
+  "plotly>=5.18" "eai-sparsify==1.3.3"
 # Drop what the image already has (its package list in the device tool's KINDS.md, when this machine has it), so
 # that its CUDA builds are the ones used and the carried folder stays under the 64 MiB a call may carry.
 KINDS=/work/.library/device/KINDS.md
@@ -31,4 +34,7 @@ for whl in Path(".whl").glob("*.whl"):
     if norm(whl.name.split("-")[0]) in have or whl.name.startswith("nvidia_"):
         whl.unlink()
 PY
+for need in eai_sparsify natsort schedulefree simple_parsing datasets; do
+  compgen -G ".whl/${need}-*.whl" > /dev/null || { echo "error: no ${need} wheel in .whl/"; exit 1; }
+done
 du -sh .whl

@@ -48,13 +48,14 @@ def _sync(device: str) -> None:
 
 
 def _ours(run_dir: str, cache: str | None, model, saes: list[dict], rows: int, batch: int, out: Path,
-          lr: float = 4e-4, decay_start: float = 1.0, device: str = "cpu") -> float:
+          lr: float = 4e-4, decay_start: float = 1.0, device: str = "cpu", init_from_data: bool = True) -> float:
     from saes.train import SAETrainer
     from saes.train_config import SAETrainConfig
 
     cfg = SAETrainConfig(run_dir=run_dir, cache_dir=cache or "", out_dir=str(out), saes=saes, n_tokens=rows,
                          batch_size=batch, lr=lr, progress=False, ckpt_interval=10**9, buffer_size=4 * batch,
                          overwrite=True, warmup_steps=0, decay_start=decay_start, device=device,
+                         init_from_data=init_from_data,
                          sparsity_warmup_steps=0)  # decay_start=1: constant lr, as SAELens
     t0 = time.perf_counter()
     SAETrainer(cfg, model=model).run()
@@ -270,7 +271,7 @@ def _run(args: argparse.Namespace, model, data, work: Path) -> None:
     for arch in ("standard", "topk"):
         spec = [{"name": arch, "hook": args.hook, "architecture": arch, "k": args.k, "expansion": args.expansion}]
         times[f"ours_{arch}"] = _ours(args.run_dir, str(cache), model, spec, args.rows, args.batch, work / arch,
-                                      device=args.device)
+                                      device=args.device, init_from_data=False)  # SAELens' start: zero biases
         times[f"saelens_{arch}"] = _saelens(acts, arch, d_sae, args.k, args.batch, args.device)
         print(f"{arch}: ours {times[f'ours_{arch}']:.2f}s, SAELens {times[f'saelens_{arch}']:.2f}s")
 

@@ -251,6 +251,18 @@ class CrossLayerTranscoder(nn.Module):
                              torch.stack([a.sum(-1).float().mean() for a in active]), mse.detach())
 
     @torch.no_grad()
+    def init_from_data_(self, xs: Inputs, targets: Inputs) -> None:
+        """The per-layer transcoders' data-dependent start (``SAE.init_from_data_``): each output bias at its MLP
+        output's mean, each encoder's pre-activations centred on its input's mean, every decoder at zero (set by
+        the first step)."""
+        xs, targets = self._per_layer(xs, "input"), self._per_layer(targets, "target")
+        for layer, (enc, x, y) in enumerate(zip(self.encoders, xs, targets, strict=True)):
+            self.b_dec[layer] = y.reshape(-1, y.shape[-1]).mean(0).to(self.b_dec.dtype)
+            enc.W_dec.zero_()
+            if enc.has_b_enc:
+                enc.b_enc.copy_(-(x.reshape(-1, x.shape[-1]).mean(0).to(enc.W_enc.dtype) @ enc.W_enc))
+
+    @torch.no_grad()
     def normalize_decoder_(self) -> None:
         """Unit-norm latents: each latent's concatenated decoders (all the layers it writes to) get norm 1."""
         for enc in self.encoders:

@@ -69,6 +69,9 @@ class CLTTrainConfig:
     """Steps over which the L1/L0 penalties ramp up linearly from 0 (>= 0; 0: full strength at once)."""
     dead_tokens: int = 50_000
     """A latent is dead after this many rows without firing (> 0); dead TopK-family latents get the AuxK loss."""
+    init_from_data: bool = True
+    """Start from the first rows of the activations (as ``train-sae`` starts transcoders): output biases at the MLP
+    outputs' means, pre-activations centred, decoders at zero; false: zero biases and random decoders."""
     unit_decoder: bool = True
     """Keep each latent's concatenated decoders at unit norm (and remove the gradient that only changes it)."""
     buffer_size: int = 2**14
@@ -161,6 +164,9 @@ class CLTTrainer:
             model, data, self.hooks_in + self.hooks_out, batch_size=cfg.batch_size,
             buffer_size=max(cfg.buffer_size, 2 * cfg.batch_size), seed=cfg.seed, model_batch_size=cfg.model_batch_size,
             exclude_bos=cfg.exclude_bos)
+        if cfg.init_from_data and not (plan is not None and plan.resume):
+            self.clt.init_from_data_([self.store.sample(h).to(self.device) for h in self.hooks_in],
+                                     [self.store.sample(h).to(self.device) for h in self.hooks_out])
         self.opt = torch.optim.Adam(self.clt.parameters(), lr=cfg.lr)
         self.since_fired = [torch.zeros(w, dtype=torch.long) for w in clt.cfg.widths]
         self.total = max(1, cfg.n_tokens // cfg.batch_size)

@@ -280,3 +280,22 @@ def test_bad_input_gives_named_errors():
                   CLTConfig(n_layers=2, d_model=16, d_sae=8, activation="jumprelu"), CLTTrainConfig(progress=False))
     with pytest.raises(SAEConfigError, match="TopK|topk|batchtopk"):
         export_circuit_tracer(clt, "/nonexistent/never-written")
+
+
+def test_the_start_is_taken_from_the_data():
+    """init_from_data_: each output bias at its MLP output's mean, every encoder's pre-activations centred on its
+    input's mean, every decoder zero (so the CLT starts by predicting the mean output)."""
+    torch.manual_seed(0)
+    clt = CrossLayerTranscoder(CLTConfig(n_layers=3, d_model=8, d_sae=16, activation="topk", k=4))
+    xs = [torch.randn(64, 8) + i for i in range(3)]
+    ys = [torch.randn(64, 8) * 2 - i for i in range(3)]
+    clt.init_from_data_(xs, ys)
+    for layer in range(3):
+        torch.testing.assert_close(clt.b_dec[layer].detach(), ys[layer].mean(0))
+        with torch.no_grad():
+            assert clt.encoder(layer).pre_acts(xs[layer]).mean(0).abs().max() < 1e-4
+        assert not clt.W_dec(layer).any()
+    with torch.no_grad():
+        out = clt(xs)
+    for layer in range(3):
+        torch.testing.assert_close(out[layer], ys[layer].mean(0).expand(64, 8))

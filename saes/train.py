@@ -145,7 +145,7 @@ class SAETrainer:
         from interp.models.loading import run_data
 
         data = TokenShards(cfg.data) if cfg.data else run_data(cfg.run_dir)
-        return ActivationStore.from_model(self.model, data, self.hooks, **kw)
+        return ActivationStore.from_model(self.model, data, self.hooks, dist=self.world.info, **kw)  # ranks share it
 
     # -- training --------------------------------------------------------------------------------------------
     def _dead_mask(self, name: str) -> torch.Tensor:

@@ -142,7 +142,8 @@ class SAETrainConfig(SAESpec):
     """Under torchrun (several processes): data (every rank trains every SAE on its share of each batch, gradients
     averaged: one process's result, faster) or modules (the SAEs split evenly over the ranks, each trained by one
     rank on whole batches; the number of SAEs must be a multiple of the number of processes). Ignored in one
-    process. Every rank reads the same activations: train from an ``interp cache`` directory (--cache-dir)."""
+    process. Every rank reads the same activations: from a cache (--cache-dir), or on the fly with each rank running
+    its share of the model's forward passes."""
     ckpt_interval: int = 200
     """Steps between checkpoints (> 0); a final checkpoint is always written."""
     log_interval: int = 20

@@ -83,10 +83,14 @@ def test_data_parallel_matches_one_process(tiny_run_dir, cache_dir, one_process,
     assert len(lines) == 24 // 4 and set(json.loads(lines[-1])["saes"]) == {"sae", "tc"}  # one writer
 
 
-def test_module_parallel_matches_one_process(tiny_run_dir, cache_dir, one_process, tmp_path):
-    proc = _torchrun(_cfg(tiny_run_dir, cache_dir, tmp_path / "mp", distribute="modules"), tmp_path)
+def test_module_parallel_on_the_fly_matches_one_process(tiny_run_dir, cache_dir, tmp_path):
+    """No cache: the two ranks share the model's forward passes (each runs every other one) and still serve the
+    batches one process serves."""
+    one = _cfg(tiny_run_dir, "", tmp_path / "one-fly", n_tokens=2048)
+    train_saes(SAETrainConfig.from_dict(one))
+    proc = _torchrun({**one, "out_dir": str(tmp_path / "mp"), "distribute": "modules"}, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    _assert_same(one_process, tmp_path / "mp", atol=1e-6)  # each SAE trained on whole batches by one rank
+    _assert_same(tmp_path / "one-fly", tmp_path / "mp", atol=1e-6)  # each SAE trained on whole batches by one rank
     lines = (tmp_path / "mp" / "metrics.jsonl").read_text().splitlines()
     assert set(json.loads(lines[-1])["saes"]) == {"sae", "tc"}  # rank 0 logs the SAE rank 1 trained
 

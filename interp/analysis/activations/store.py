@@ -22,6 +22,7 @@ from interp.analysis.activations.manifest import open_cache
 from interp.analysis.hooks import resolve_hook_names
 from interp.errors import InputError
 from interp.models.tl import HookedTransformer
+from interp.training.distributed import DistInfo
 
 
 class ActivationStore:
@@ -63,21 +64,35 @@ class ActivationStore:
     @classmethod
     def from_model(cls, model: HookedTransformer, tokens, hooks: str | list[str], batch_size: int = 4096,
                    context_size: int | None = None, buffer_size: int = 2**17, seed: int = 0,
-                   model_batch_size: int = 16, exclude_bos: bool = False) -> ActivationStore:
+                   model_batch_size: int = 16, exclude_bos: bool = False,
+                   dist: DistInfo | None = None) -> ActivationStore:
+        """Activations computed on the fly, ``model_batch_size`` sequences per forward pass. ``dist`` (several
+        processes under torchrun): each rank runs every world_size-th forward pass and the ranks exchange the
+        results, so every rank serves the same batches as one process would, for 1 / world_size of the model's
+        work."""
         names = resolve_hook_names(model, hooks)
         ctx = context_size or model.cfg.n_ctx
         seqs = sequences(tokens, ctx)
-
-        @torch.no_grad()
-        def chunks() -> Iterator[dict[str, Tensor]]:
-            for i in range(0, len(seqs), model_batch_size):
-                cache = run_to_hooks(model, seqs[i : i + model_batch_size].to(model.cfg.device), names)
-                acts = {n: flatten(cache[n]).float().cpu() for n in names}
-                yield _drop_bos(acts, ctx) if exclude_bos else acts
-
+        dist = dist or DistInfo()
         with torch.no_grad():
             probe = run_to_hooks(model, seqs[:1].to(model.cfg.device), names)
         widths = {n: flatten(probe[n]).shape[1] for n in names}
+
+        def forward(i: int) -> dict[str, Tensor]:
+            cache = run_to_hooks(model, seqs[i : i + model_batch_size].to(model.cfg.device), names)
+            return {n: flatten(cache[n]).float() for n in names}
+
+        @torch.no_grad()
+        def chunks() -> Iterator[dict[str, Tensor]]:
+            starts = range(0, len(seqs), model_batch_size)
+            for g in range(0, len(starts), dist.world_size):
+                group = list(starts[g : g + dist.world_size])
+                parts = ([forward(group[0])] if not dist.enabled
+                         else _exchange(forward, group, widths, model_batch_size * ctx, len(seqs), ctx, dist))
+                for acts in parts:
+                    acts = {n: a.cpu() for n, a in acts.items()}
+                    yield _drop_bos(acts, ctx) if exclude_bos else acts
+
         return cls(chunks(), names, widths, batch_size, buffer_size, seed)
 
     # -- serving ---------------------------------------------------------------------------------------------
@@ -136,6 +151,29 @@ class ActivationStore:
     def mean_norm(self, hook: str, n_batches: int = 4) -> float:
         """Mean L2 norm of ``hook``'s activations over the next rows in the buffer (for normalising to sqrt(d))."""
         return float(self.sample(hook, n_batches).norm(dim=-1).mean())
+
+
+def _exchange(forward, group: list[int], widths: dict[str, int], rows: int, n_seqs: int, ctx: int,
+              dist: DistInfo) -> list[dict[str, Tensor]]:
+    """Rank r runs the forward pass starting at ``group[r]``; every rank gets every pass of the group, in order
+    (padded to ``rows`` rows for the collective, then cut to each pass's own length)."""
+    import torch.distributed as tdist
+
+    lengths = [(min(start + rows // ctx, n_seqs) - start) * ctx for start in group]
+    mine = forward(group[dist.rank]) if dist.rank < len(group) else None
+    on_gpu = tdist.get_backend() == "nccl"
+    out: list[dict[str, Tensor]] = [{} for _ in group]
+    device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
+    for n, width in widths.items():
+        local = mine[n] if mine is not None else None
+        padded = torch.zeros(rows, width, device=device)
+        if local is not None:
+            padded[: len(local)] = local.to(device)
+        every = [torch.empty_like(padded) for _ in range(dist.world_size)]
+        tdist.all_gather(every, padded)
+        for i, length in enumerate(lengths):
+            out[i][n] = every[i][:length]
+    return out
 
 
 def _drop_bos(acts: dict[str, Tensor], ctx: int) -> dict[str, Tensor]:

@@ -336,9 +336,7 @@ class CLTTrainer:
         print(f"resumed from {ckpt.name} (step {self.step}, {self.rows_done:,} rows)")
 
     def _skip_seen_rows(self) -> None:
-        """The store is deterministic: a resumed run skips the rows its checkpoint had already trained on."""
-        while self.store.rows_served < self.rows_done:
-            next(self.store)
+        self.store.skip_to(self.rows_done)
         self.rows_done = 0
 
 

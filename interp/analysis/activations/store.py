@@ -139,6 +139,12 @@ class ActivationStore:
         self.rows_served += len(out[self.hooks[0]])
         return out
 
+    def skip_to(self, rows: int) -> None:
+        """Serve and drop batches until ``rows`` rows have been served: a resumed run skips what its checkpoint
+        trained on (the store is deterministic)."""
+        while self.rows_served < rows:
+            next(self)
+
     def sample(self, hook: str, n_batches: int = 4) -> Tensor:
         """The next rows in the buffer (up to ``n_batches`` batches), without serving them: for statistics taken
         before training (norms, means)."""

@@ -148,3 +148,34 @@ def test_removal_fine_tunes_with_the_trainer_and_resumes_to_the_same_weights(tin
     tokens = _tokens().clamp(max=whole.cfg.d_vocab - 1)
     with torch.no_grad():
         assert (ln_free(tokens) - whole(tokens)).abs().max() <= 1e-4
+
+
+def test_distillation_is_the_kl_from_the_parent_and_zero_for_the_parent_itself(tiny_run_dir) -> None:
+    """The default distillation term: weight * KL(parent || model) per position, averaged (torch's kl_div as the
+    reference); the parent's own logits give 0."""
+    import torch.nn.functional as F
+
+    from interp.ln_removal.run import _distillation
+    from interp.training.checkpoint import load_model
+
+    parent = load_model(tiny_run_dir).eval()
+    tokens = _tokens().clamp(max=parent.cfg.d_vocab - 1)
+    loss = _distillation(tiny_run_dir, 2.0)
+    with torch.no_grad():
+        own = parent(tokens, check=False)
+    assert float(loss(parent, tokens, own)) == pytest.approx(0.0, abs=1e-6)
+    other = own + torch.randn(own.shape, generator=torch.Generator().manual_seed(0))
+    reference = F.kl_div(torch.log_softmax(other, -1), torch.log_softmax(own, -1), log_target=True,
+                         reduction="none").sum(-1).mean()
+    torch.testing.assert_close(loss(parent, tokens, other), 2.0 * reference)
+    assert _distillation(tiny_run_dir, 0.0)(parent, tokens, other) is None
+
+
+def test_default_drill_share_is_the_parents_average_capped() -> None:
+    from interp.ln_removal.run import MAX_DRILL_SHARE, default_drill_share
+
+    studies_like = {"copy_drill_frac": 0.4, "copy_drill_start": 5600, "copy_drill_stop": 6000, "max_steps": 6000}
+    assert default_drill_share(studies_like) == round(0.4 * 400 / 6000, 4)  # under the cap: the average
+    quickstart = {"copy_drill_frac": 0.4, "copy_drill_start": 2000, "copy_drill_stop": 3250, "max_steps": 4000}
+    assert default_drill_share(quickstart) == MAX_DRILL_SHARE  # 0.125 on average: capped
+    assert default_drill_share({"copy_drill_frac": 0.0, "max_steps": 4000}) == 0.0

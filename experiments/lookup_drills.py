@@ -120,6 +120,7 @@ def main() -> None:
         gpt = GPT(gpt.cfg)
     train: TokenShards = run_data(args.run)
     vocab = [int(t) for t in drill_vocab(train)]
+    ctx = gpt.cfg.n_ctx
 
     def make_row(rng: random.Random, length: int) -> Row:
         if args.kind == "natural" or (args.kind == "both" and rng.random() < 0.5):
@@ -129,7 +130,7 @@ def main() -> None:
     @torch.no_grad()
     def evaluate(step: int, loss: float) -> None:
         gpt.eval()
-        rows = [make_row(random.Random(10**6 + i), 129) for i in range(16)]
+        rows = [make_row(random.Random(10**6 + i), ctx + 1) for i in range(16)]
         ids = torch.tensor([r for r, _ in rows])
         answer = torch.tensor([a for _, a in rows])[:, 1:]
         drill_acc = float((gpt(ids[:, :-1]).argmax(-1) == ids[:, 1:])[answer].float().mean())
@@ -147,7 +148,6 @@ def main() -> None:
 
     schedule = TrainConfig(lr=args.lr, min_lr=args.lr / 10, warmup_steps=100 if args.scratch else 20, max_steps=args.steps, weight_decay=0.1)
     opt = make_optimizer(gpt, schedule, fused=False)
-    ctx = gpt.cfg.n_ctx
     t0, ema = time.time(), 0.0
     evaluate(0, 0.0)
     for step in range(args.steps):

@@ -5,7 +5,8 @@ the letter before the option in "B. green". A model must attend to the earlier k
 (a previous-token head's output carried by a second head's values), unlike induction, which reads what follows.
 This harness fine-tunes a trained run (default: the ``studies`` model) with a share of each batch's rows replaced by
 drills whose loss is on the answers only, and prints one JSON line every ``--every`` steps: the drills' own answer
-accuracy (``drill_acc``), colored objects in distribution and on held-out families, multiple choice likewise and its
+accuracy (``drill_acc``; ``drill_acc_first`` on each group's first question alone, which elimination of the
+values already asked cannot help), colored objects in distribution and on held-out families, multiple choice likewise and its
 letter bias. Findings: docs/circuit-formation.md ("The lookback").
 
     OMP_NUM_THREADS=1 python experiments/lookup_drills.py --kind natural --frac 0.4 --lr 2e-3 --steps 1500
@@ -37,7 +38,8 @@ from interp.training.config import TrainConfig
 from interp.training.copy_drills import drill_vocab
 from interp.training.trainer import lr_at, make_optimizer
 
-Row = tuple[list[int], list[bool]]
+Row = tuple[list[int], list[int]]  # token ids; per token 0 (no loss), 1 (an answer) or FIRST (a group's first answer)
+FIRST = 2  # the first question about a scene or a group of pairs: nothing answered before narrows it down
 
 
 def parse_args() -> argparse.Namespace:
@@ -105,10 +107,10 @@ def token_row(rng: random.Random, vocab: list[int], bos: int, length: int) -> Ro
         for v, k in zip(values, keys, strict=True):
             ids += [v, *filler, k]
             answer += [False] * (2 + len(filler))
-        for j in rng.sample(range(n), n):
+        for q, j in enumerate(rng.sample(range(n), n)):
             tail = [rng.choice(vocab)] if rng.random() < 0.5 else []
             ids += [keys[j], *tail, values[j]]
-            answer += [False] * (1 + len(tail)) + [True]
+            answer += [False] * (1 + len(tail)) + [FIRST if q == 0 else True]
     return ids[:length], answer[:length]
 
 
@@ -130,15 +132,17 @@ def main() -> None:
     @torch.no_grad()
     def evaluate(step: int, loss: float) -> None:
         gpt.eval()
-        rows = [make_row(random.Random(10**6 + i), ctx + 1) for i in range(16)]
+        rows = [make_row(random.Random(10**6 + i), ctx + 1) for i in range(48)]
         ids = torch.tensor([r for r, _ in rows])
         answer = torch.tensor([a for _, a in rows])[:, 1:]
-        drill_acc = float((gpt(ids[:, :-1]).argmax(-1) == ids[:, 1:])[answer].float().mean())
+        right = gpt(ids[:, :-1]).argmax(-1) == ids[:, 1:]
+        drill_acc = float(right[answer > 0].float().mean())
+        first = float(right[answer == FIRST].float().mean()) if (answer == FIRST).any() else float("nan")
         h = to_hooked(gpt, tok)
         mc_in = multiple_choice.score_multiple_choice(h, 200)
         print(json.dumps({
             "tag": args.tag, "step": step, "seconds": round(time.time() - t0), "loss": round(loss, 3),
-            "drill_acc": round(drill_acc, 3),
+            "drill_acc": round(drill_acc, 3), "drill_acc_first": round(first, 3),
             "colors_in": colored_objects.score_colored_objects(h, 200)["accuracy"],
             "colors_held": round(heldout_families.score_color_families(h, 200)["accuracy"], 3),
             "mc_in": mc_in["accuracy"], "mc_bias": round(mc_in["letter_bias"], 2),
@@ -160,7 +164,7 @@ def main() -> None:
         for r in range(round(args.frac * args.batch)):
             ids, answer = make_row(rng, ctx + 1)
             batch[r] = torch.tensor(ids)
-            targets[r] = torch.where(torch.tensor(answer[1:]), batch[r, 1:], -1)
+            targets[r] = torch.where(torch.tensor(answer[1:]) > 0, batch[r, 1:], -1)
         _, loss = gpt(batch[:, :-1], targets=targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()

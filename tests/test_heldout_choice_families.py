@@ -130,3 +130,61 @@ def test_registered_with_explained_metrics(gpt2) -> None:
     assert frame["description"].str.len().gt(0).all()
     assert all(set(METRICS[t]) >= set(results[t]) - {"chance"} for t in tasks) and set(tasks) <= set(TASKS)
     assert "<b>multiple_choice</b> accuracy on held-out phrasing families" in headline_html(results)
+
+
+
+_FACT_ASKS = [(kind, re.compile(re.escape(sp.FACT_RECALL_PROMPTS[kind]).replace(re.escape("{subject}"), "(.+?)")
+                                .replace(re.escape("{Subject}"), "(.+?)")))
+              for kind in ("capital", "sound", "opposite", "color")]  # the colour form ("X is") last: it matches all
+
+
+class FactOracle(HookedTransformer):
+    """A hand-made model that answers "A" to every lettered item and knows the facts of the kinds ``knows``: after a
+    plain fact question (and any part of its answer) the next token of the right answer gets logit 4; all logits
+    are 0 elsewhere."""
+
+    def __init__(self, tok, knows: set[str]) -> None:
+        super().__init__(HookedTransformerConfig(n_layers=1, d_model=8, n_ctx=256, d_head=4, n_heads=2,
+                                                 d_vocab=len(tok), act_fn="gelu_new", seed=0), tokenizer=tok)
+        self.knows = knows
+
+    def _next(self, text: str) -> int | None:
+        if text.endswith("Answer:"):
+            return encode(self, " A", False)[0]
+        kind, match = next((k, m) for k, r in _FACT_ASKS if (m := r.match(text)))
+        if kind not in self.knows:
+            return None
+        subject = match.group(1) if kind != "color" else match.group(1)[0].lower() + match.group(1)[1:]
+        answer = encode(self, " " + _TRUTH[kind][subject].removeprefix("the "), False)
+        done = encode(self, text[match.end():], False) if match.end() < len(text) else []
+        return answer[len(done)] if answer[: len(done)] == done and len(done) < len(answer) else None
+
+    def forward(self, tokens: Tensor, return_type: str = "logits", **_) -> Tensor:
+        last = torch.zeros(tokens.shape[0], self.cfg.d_vocab)
+        for row, seq in enumerate(tokens.tolist()):
+            if (token := self._next(self.tokenizer.decode(seq).replace("<|endoftext|>", ""))) is not None:
+                last[row, token] = 4.0
+        return last[:, None, :].expand(-1, tokens.shape[1], -1)
+
+
+def test_mc_fact_recall_splits_knowing_from_the_letter_lookup(gpt2) -> None:
+    from interp.tasks.multiple_choice import fact_prompts, mc_items, score_multiple_choice
+
+    items = mc_items(60)
+    assert {item.kind for item in items} == set(sp.FACT_RECALL_PROMPTS)
+    answers = [sp.MC_LETTERS.index(item.letter) for item in items]
+    # Knows every fact, answers "A": it knows all, and its accuracy on them is the share of A answers.
+    everything = score_multiple_choice(FactOracle(gpt2, set(sp.FACT_RECALL_PROMPTS)), n_prompts=60)
+    assert everything["fact_known"] == 1.0
+    assert everything["accuracy_fact_known"] == everything["accuracy"] == answers.count(0) / 60
+    # Knows colours only: the other items are known where the answer is the option of fewest tokens (all options
+    # alike at logit 0, each further token costs log-probability; the first such option wins a tie).
+    oracle = FactOracle(gpt2, {"color"})
+    colors = score_multiple_choice(oracle, n_prompts=60)
+    _, candidates, truth = fact_prompts(items)
+    lengths = [[len(encode(oracle, c, False)) for c in cands] for cands in candidates]
+    known = [item.kind == "color" or a == n.index(min(n)) for item, a, n in zip(items, truth, lengths, strict=True)]
+    assert sum(item.kind == "color" for item in items) < sum(known) < 60
+    assert colors["fact_known"] == pytest.approx(sum(known) / 60)
+    right = sum(a == 0 for a, k in zip(answers, known, strict=True) if k)
+    assert colors["accuracy_fact_known"] == pytest.approx(right / sum(known))

@@ -61,6 +61,13 @@ class QuickstartConfig:
     measured; docs/circuit-formation.md)."""
     copy_drill_stop: int = -1
     """First step without copy drills again; -1: 13/16 of max_steps; 0: drills until the end."""
+    lookback_drill_frac: float = 0.0
+    """Share of each batch's rows that are lookback drills (interp.training.lookback_drills) while they run: the
+    lookup that colored objects and multiple choice need. In [0, 1); 0: none."""
+    lookback_drill_start: int = 0
+    """First step with lookback drills."""
+    lookback_drill_stop: int = 0
+    """First step without lookback drills again; 0: until the end."""
     n_prompts: int = 200
     """Held-out prompts per probe task in the evaluation (greater-than and induction use half)."""
     seed: int = 0
@@ -168,6 +175,8 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
         preset=r["preset"], data_dir=str(data_dir), out_dir=str(run_dir), batch_size=r["batch_size"],
         max_steps=r["max_steps"], lr=cfg.lr, min_lr=cfg.min_lr, warmup_steps=cfg.warmup_steps,
         copy_drill_frac=cfg.copy_drill_frac, copy_drill_start=r["copy_drill_start"], copy_drill_stop=r["copy_drill_stop"],
+        lookback_drill_frac=cfg.lookback_drill_frac, lookback_drill_start=cfg.lookback_drill_start,
+        lookback_drill_stop=cfg.lookback_drill_stop,
         val_interval=max(1, r["max_steps"] // 5), ckpt_interval=max(1, r["max_steps"] // 5), seed=cfg.seed,
         device=cfg.device, resume=cfg.resume, overwrite=cfg.overwrite, progress=cfg.progress,
     ))

@@ -14,7 +14,7 @@ from interp.data.corpus import probes
 from interp.data.corpus import splits as sp
 from interp.models.tl import HookedTransformer
 from interp.tasks.metric_info import MetricInfo, uniform_choice
-from interp.tasks.scoring import choice_predictions
+from interp.tasks.scoring import choice_predictions, continuation_logprobs
 
 LETTERS = [" " + x for x in sp.MC_LETTERS]
 METRICS = {
@@ -36,19 +36,40 @@ def letter_metrics(letters: str) -> dict[str, MetricInfo]:
 
 
 METRICS.update(letter_metrics("lettered questions"))
+METRICS.update({
+    "fact_known": MetricInfo("Share of the questions whose fact the model knows asked plainly in a training form (\"The "
+                             "opposite of full is\" -> empty scores highest among the item's three options).",
+                             chance=uniform_choice(3)),
+    "accuracy_fact_known": MetricInfo("Accuracy on the questions whose fact the model knows: finding the letter of an "
+                                      "answer it knows (NaN when it knows none).", chance=uniform_choice(len(LETTERS))),
+})
+
+
+def mc_items(n: int = 200, seed: int = 0, questions: dict[str, str] = sp.EVAL_MC_QUESTIONS,
+             layouts: Sequence[tuple[str, str, str]] = (sp.TRAIN_MC_FORMAT,)) -> list[probes.MCQuestion]:
+    """``n`` items; item ``i`` is laid out as ``layouts[i % len]``."""
+    rng = random.Random(seed)
+    return [probes.mc_question(rng, questions, layouts[i % len(layouts)]) for i in range(n)]
 
 
 def multiple_choice_prompts(n: int = 200, seed: int = 0, questions: dict[str, str] = sp.EVAL_MC_QUESTIONS,
                             layouts: Sequence[tuple[str, str, str]] = (sp.TRAIN_MC_FORMAT,),
                             ) -> tuple[list[str], list[int]]:
-    """``n`` prompts and each answer's index in ``LETTERS``; prompt ``i`` is laid out as ``layouts[i % len]``."""
-    rng = random.Random(seed)
-    prompts, answers = [], []
-    for i in range(n):
-        prompt, letter = probes.multiple_choice(rng, questions, layouts[i % len(layouts)])
-        prompts.append(prompt)
-        answers.append(sp.MC_LETTERS.index(letter))
-    return prompts, answers
+    """``mc_items``' prompts and each answer's index in ``LETTERS``."""
+    items = mc_items(n, seed, questions, layouts)
+    return [item.prompt for item in items], [sp.MC_LETTERS.index(item.letter) for item in items]
+
+
+def fact_prompts(items: Sequence[probes.MCQuestion]) -> tuple[list[str], list[list[str]], list[int]]:
+    """Each item's fact asked plainly (``splits.FACT_RECALL_PROMPTS``: "The opposite of full is"), its options as
+    continuations (" empty", " cold", " happy") and the answer's index among them."""
+    prompts, candidates, answers = [], [], []
+    for item in items:
+        subject = item.subject
+        prompts.append(sp.FACT_RECALL_PROMPTS[item.kind].format(subject=subject, Subject=subject[0].upper() + subject[1:]))
+        candidates.append([" " + option.removeprefix("the ") for option in item.options])
+        answers.append(sp.MC_LETTERS.index(item.letter))
+    return prompts, candidates, answers
 
 
 def letter_scores(picks: Sequence[int], answers: Sequence[int]) -> dict[str, float]:
@@ -62,7 +83,15 @@ def letter_scores(picks: Sequence[int], answers: Sequence[int]) -> dict[str, flo
 
 
 def score_multiple_choice(model: HookedTransformer, n_prompts: int = 200, seed: int = 0) -> dict[str, float]:
-    """Accuracy among the option letters and the answer-letter bias on the held-out question phrasings."""
-    prompts, answers = multiple_choice_prompts(n_prompts, seed)
-    return {**letter_scores(choice_predictions(model, prompts, LETTERS), answers),
-            "chance": METRICS["accuracy"].chance}
+    """Accuracy among the option letters and the answer-letter bias on the held-out question phrasings; how many
+    of the items' facts the model knows when asked plainly, and its accuracy on those (the letter lookup alone)."""
+    items = mc_items(n_prompts, seed)
+    answers = [sp.MC_LETTERS.index(item.letter) for item in items]
+    picks = choice_predictions(model, [item.prompt for item in items], LETTERS)
+    fact_prompt, candidates, _ = fact_prompts(items)
+    known = [int(row.argmax()) == a for row, a in zip(continuation_logprobs(model, fact_prompt, candidates), answers,
+                                                       strict=True)]
+    right_when_known = [p == a for p, a, k in zip(picks, answers, known, strict=True) if k]
+    return {**letter_scores(picks, answers), "chance": METRICS["accuracy"].chance,
+            "fact_known": sum(known) / len(known),
+            "accuracy_fact_known": sum(right_when_known) / len(right_when_known) if right_when_known else float("nan")}

@@ -69,6 +69,14 @@ class TrainConfig:
     """First step with copy drills: start them after the corpus has taught IOI, so they no longer disrupt it."""
     copy_drill_stop: int = 0
     """First step without copy drills again (drills run in steps [start, stop)); 0: drills until the end."""
+    lookback_drill_frac: float = 0.0
+    """Share of each batch's rows replaced by lookback drills (random (value, key) pairs, then each key and its value,
+    loss on the values: interp.training.lookback_drills), for the lookup that colored objects and multiple choice
+    need; in [0, 1), with copy_drill_frac below 1 where their steps overlap; 0: none."""
+    lookback_drill_start: int = 0
+    """First step with lookback drills."""
+    lookback_drill_stop: int = 0
+    """First step without lookback drills again (they run in steps [start, stop)); 0: until the end."""
     init_from: str = ""
     """A run or checkpoint directory whose weights start this run instead of a fresh initialisation (fine-tuning,
     e.g. LayerNorm removal: its LayerNorm weights load into removable norms); its model shape must be this run's.
@@ -110,24 +118,33 @@ class TrainConfig:
             raise ConfigError(f"batch_size={self.batch_size} must be divisible by grad_accum={self.grad_accum}.")
         if not 0 < self.lr or not 0 <= self.min_lr <= self.lr:
             raise ConfigError(f"Need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}.")
-        if not 0 <= self.copy_drill_frac < 1:
-            raise ConfigError(f"copy_drill_frac must lie in [0, 1), got {self.copy_drill_frac}.")
-        if self.copy_drill_start < 0 or (self.copy_drill_stop and self.copy_drill_stop <= self.copy_drill_start):
-            raise ConfigError(f"Drills run in steps [copy_drill_start, copy_drill_stop): need 0 <= start < stop (stop 0: "
-                              f"to the end), got {self.copy_drill_start} and {self.copy_drill_stop}.")
+        for kind in ("copy", "lookback"):
+            frac, start, stop = (getattr(self, f"{kind}_drill_{x}") for x in ("frac", "start", "stop"))
+            if not 0 <= frac < 1:
+                raise ConfigError(f"{kind}_drill_frac must lie in [0, 1), got {frac}.")
+            if start < 0 or (stop and stop <= start):
+                raise ConfigError(f"Drills run in steps [{kind}_drill_start, {kind}_drill_stop): need 0 <= start < stop "
+                                  f"(stop 0: to the end), got {start} and {stop}.")
+        if self.copy_drill_frac + self.lookback_drill_frac >= 1 and self._overlap():
+            raise ConfigError(f"copy_drill_frac + lookback_drill_frac = {self.copy_drill_frac + self.lookback_drill_frac}"
+                              " in steps where both run: leave some corpus rows (a sum below 1), or separate their steps.")
         if self.resume and self.overwrite:
             raise ConfigError("Choose one of --resume (continue the run) and --overwrite (start it again).")
 
-    def drill_window(self) -> tuple[int, int] | None:
-        """The steps ``[start, stop)`` that mix copy drills into their batches; None without drills."""
-        if not self.copy_drill_frac:
+    def drill_window(self, kind: str = "copy") -> tuple[int, int] | None:
+        """The steps ``[start, stop)`` that mix ``kind`` drills (copy or lookback) into their batches; None without."""
+        if not getattr(self, f"{kind}_drill_frac"):
             return None
-        return self.copy_drill_start, self.copy_drill_stop or self.max_steps
+        return getattr(self, f"{kind}_drill_start"), getattr(self, f"{kind}_drill_stop") or self.max_steps
 
-    def drills_at(self, step: int) -> bool:
-        """Whether step ``step`` mixes copy drills into its batch."""
-        window = self.drill_window()
+    def drills_at(self, step: int, kind: str = "copy") -> bool:
+        """Whether step ``step`` mixes ``kind`` drills (copy or lookback) into its batch."""
+        window = self.drill_window(kind)
         return window is not None and window[0] <= step < window[1]
+
+    def _overlap(self) -> bool:
+        copy, lookback = self.drill_window("copy"), self.drill_window("lookback")
+        return copy is not None and lookback is not None and max(copy[0], lookback[0]) < min(copy[1], lookback[1])
 
     def model_config(self, d_vocab: int) -> ModelConfig:
         """The model's config: the preset, the overrides, and the data's vocabulary size."""

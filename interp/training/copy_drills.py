@@ -14,7 +14,7 @@ uses often, so drills teach copying, not new tokens.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from torch import Tensor
 
 from interp.data.shards import TokenShards
 from interp.errors import ConfigError
+
+# (vocab, n_rows, length, seed) -> the rows [n_rows, length] and where their answers are (the tokens with a loss).
+RowMaker = Callable[[np.ndarray, int, int, Sequence[int]], tuple[Tensor, Tensor]]
 
 
 def drill_vocab(data: TokenShards, sample_tokens: int = 1_000_000, min_count: int = 20) -> np.ndarray:
@@ -64,20 +67,24 @@ def drill_rows(vocab: np.ndarray, n_rows: int, length: int, seed: Sequence[int]
 
 
 def mix_drills(batch: Int[Tensor, "rows length"], vocab: np.ndarray, frac: float, global_rows: int, first_row: int,
-               seed: Sequence[int]) -> tuple[Int[Tensor, "rows length"], Int[Tensor, "rows length-1"]]:
-    """Replace rows ``[0, round(frac * global_rows))`` of a micro-batch, counted across all processes, by drills;
-    return the batch and its next-token targets. ``batch`` holds this process's rows, starting at global row
-    ``first_row``.
+               seed: Sequence[int], make_rows: RowMaker | None = None, offset: int = 0,
+               targets: Int[Tensor, "rows length-1"] | None = None
+               ) -> tuple[Int[Tensor, "rows length"], Int[Tensor, "rows length-1"]]:
+    """Replace rows ``[offset, offset + round(frac * global_rows))`` of a micro-batch, counted across all processes,
+    by drills (``make_rows``: copy drills by default; ``lookback_drills.lookback_rows``); return the batch and its
+    next-token targets (``targets``: those of an earlier mix, else the batch's own). ``batch`` holds this process's
+    rows, starting at global row ``first_row``.
 
     A drill's first copies are random tokens that nothing in the context predicts, so their targets are -1 (no
     loss): training on them only adds noise and pulls the model towards the drill vocabulary's uniform unigram
     distribution. Without them induction formed in ~1,500 steps instead of ~3,500-4,500
     (docs/circuit-formation.md)."""
     n = round(frac * global_rows)
-    k = max(0, min(n - first_row, batch.shape[0]))
-    targets = batch[:, 1:].clone()
-    if k:
-        rows, repeats = drill_rows(vocab, n, batch.shape[1], seed)
-        batch[:k] = rows[first_row : first_row + k]
-        targets[:k] = torch.where(repeats[first_row : first_row + k, 1:], batch[:k, 1:], -1)
+    lo, hi = max(0, offset - first_row), max(0, min(offset + n - first_row, batch.shape[0]))
+    targets = batch[:, 1:].clone() if targets is None else targets
+    if hi > lo:
+        rows, answers = (make_rows or drill_rows)(vocab, n, batch.shape[1], seed)
+        mine = slice(first_row + lo - offset, first_row + hi - offset)
+        batch[lo:hi] = rows[mine]
+        targets[lo:hi] = torch.where(answers[mine, 1:], batch[lo:hi, 1:], -1)
     return batch, targets

@@ -19,7 +19,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ from interp.training.checkpoint import (
 from interp.training.config import TrainConfig
 from interp.training.copy_drills import drill_vocab, mix_drills
 from interp.training.distributed import DistInfo, barrier, setup_distributed, teardown_distributed
+from interp.training.lookback_drills import lookback_rows
 from interp.training.validation import validation_loss
 
 ExtraLoss = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], "torch.Tensor | None"]
@@ -134,7 +135,9 @@ def _prepare_run_dir(cfg: TrainConfig, identity: dict[str, str | None]) -> dict[
         if not cfg.resume:
             raise RunDirError(f"{run.root} already holds a run. Continue it with --resume, start it again with "
                               "--overwrite (deletes it), or pick another --out-dir.")
-        old = read_json(run.train_config)
+        # A run saved before a field existed ran with that field's default.
+        old = {**{f.name: to_jsonable(f.default) for f in fields(TrainConfig) if f.default is not MISSING},
+               **read_json(run.train_config)}
         new = to_jsonable(cfg)
         diff = sorted(k for k in set(old) | set(new)
                       if k not in _RESUMABLE_CHANGES | _RECOVERY_CHANGES | _LOCATIONS and old.get(k) != new.get(k))
@@ -219,7 +222,7 @@ class Trainer:
             raise ConfigError(f"The training data in {data.train} has {self.train_data.n_tokens:,} tokens, not more than "
                               f"one context window (n_ctx {self.model_cfg.n_ctx} + 1): use more data (interp corpus "
                               "--n-tokens) or a shorter context (--model-overrides '{\"n_ctx\": ...}').")
-        self.drill_vocab = drill_vocab(self.train_data) if cfg.copy_drill_frac else None
+        self.drill_vocab = drill_vocab(self.train_data) if cfg.copy_drill_frac or cfg.lookback_drill_frac else None
         identity = _data_identity(data, self.train_data)
         recovery = _prepare_run_dir(cfg, identity) if self.dist.is_main else {}
         barrier(self.dist)
@@ -301,10 +304,16 @@ class Trainer:
             starts = batch_starts(cfg.seed, self.step, micro, per_micro, self.train_data.n_tokens, ctx)
             mine = starts[self.dist.rank * per_rank : (self.dist.rank + 1) * per_rank]
             batch = self.train_data.batch(mine, ctx + 1)
-            targets = batch[:, 1:]
+            targets, copy_rows = batch[:, 1:], 0
             if self.drill_vocab is not None and cfg.drills_at(self.step):
                 batch, targets = mix_drills(batch, self.drill_vocab, cfg.copy_drill_frac, per_micro,
                                             self.dist.rank * per_rank, seed=(cfg.seed, self.step, micro))
+                copy_rows = round(cfg.copy_drill_frac * per_micro)
+            if self.drill_vocab is not None and cfg.drills_at(self.step, "lookback"):  # the rows after the copy drills
+                batch, targets = mix_drills(batch, self.drill_vocab, cfg.lookback_drill_frac, per_micro,
+                                            self.dist.rank * per_rank, seed=(cfg.seed, self.step, micro, 1),
+                                            make_rows=lookback_rows, offset=copy_rows,
+                                            targets=targets if copy_rows else None)
             batch, targets = batch.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
             sync = micro == cfg.grad_accum - 1 or not self.dist.enabled
             with (contextlib.nullcontext() if sync else self.ddp.no_sync()), self._autocast():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from interp.data.corpus import lexicon as lx
 from interp.data.corpus import splits as sp
@@ -92,6 +93,22 @@ def colored_objects(rng: random.Random, name: str, other: str, n_questions: int 
     return " ".join([scene, *questions])
 
 
+def fact(rng: random.Random, name: str, other: str, templates: dict[str, tuple[str, ...]] = sp.TRAIN_FACT_TEMPLATES
+         ) -> str:
+    """A fact that multiple choice asks about ("The cow says moo.", "Grass is green."), in a training form."""
+    kind = rng.choice(tuple(templates))
+    if kind == "color":
+        thing, color = rng.choice(lx.THING_COLORS)
+        fields = dict(thing=thing, Thing=thing[0].upper() + thing[1:], color=color)
+    elif kind == "sound":
+        animal, sound = rng.choice(lx.ANIMALS)
+        fields = dict(animal=animal, sound=sound, Sound=sound.capitalize())
+    else:
+        word, opposite = rng.sample(rng.choice(lx.OPPOSITES), 2)
+        fields = dict(word=word, Word=word.capitalize(), opposite=opposite)
+    return rng.choice(templates[kind]).format(Name=name, Other=other, **fields)
+
+
 def mc_item(rng: random.Random, kind: str) -> tuple[str, str, list[str]]:
     """(subject, correct answer, distractors) for one multiple-choice question of ``kind``."""
     if kind == "capital":
@@ -111,9 +128,20 @@ def mc_item(rng: random.Random, kind: str) -> tuple[str, str, list[str]]:
     return word, opposite, rng.sample(pool, 2)
 
 
-def multiple_choice(rng: random.Random, questions: dict[str, str] = sp.TRAIN_MC_QUESTIONS,
-                    layout: tuple[str, str, str] = sp.TRAIN_MC_FORMAT, lookup: bool = False) -> tuple[str, str]:
-    """('Question: ...\\nA. x\\nB. y\\nC. z\\nAnswer:', 'B') with the answer at a random letter; ``layout``:
+@dataclass(frozen=True)
+class MCQuestion:
+    """One multiple-choice item: the prompt, the right letter and what it was made of."""
+
+    prompt: str
+    letter: str
+    kind: str  # a key of splits.TRAIN_MC_QUESTIONS: capital, color, sound, opposite
+    subject: str
+    options: tuple[str, ...]  # in letter order; options[MC_LETTERS.index(letter)] is the answer
+
+
+def mc_question(rng: random.Random, questions: dict[str, str] = sp.TRAIN_MC_QUESTIONS,
+                layout: tuple[str, str, str] = sp.TRAIN_MC_FORMAT, lookup: bool = False) -> MCQuestion:
+    """An item 'Question: ...\nA. x\nB. y\nC. z\nAnswer:' with the answer at a random letter; ``layout``:
     (frame, option, separator) as in ``splits.TRAIN_MC_FORMAT``. ``lookup``: the question names the answer
     (``splits.TRAIN_MC_LOOKUP_QUESTION``), so only finding its letter is asked."""
     kind = rng.choice(tuple(questions))
@@ -124,4 +152,11 @@ def multiple_choice(rng: random.Random, questions: dict[str, str] = sp.TRAIN_MC_
     frame, option, sep = layout
     listed = sep.join(option.format(letter=sp.MC_LETTERS[i], option=opt) for i, opt in enumerate(options))
     question = sp.TRAIN_MC_LOOKUP_QUESTION.format(answer=answer) if lookup else questions[kind].format(subject=subject)
-    return frame.format(question=question, options=listed), letter
+    return MCQuestion(frame.format(question=question, options=listed), letter, kind, subject, tuple(options))
+
+
+def multiple_choice(rng: random.Random, questions: dict[str, str] = sp.TRAIN_MC_QUESTIONS,
+                    layout: tuple[str, str, str] = sp.TRAIN_MC_FORMAT, lookup: bool = False) -> tuple[str, str]:
+    """``mc_question``'s (prompt, letter): ('Question: ...\nA. x\nB. y\nC. z\nAnswer:', 'B')."""
+    item = mc_question(rng, questions, layout, lookup)
+    return item.prompt, item.letter

@@ -167,6 +167,38 @@ EVAL_MC_QUESTIONS = {
     "opposite": "Which word means the opposite of {subject}?",
 }
 # The `tasks` corpus mix also asks items whose question names the answer: only its letter is to be found.
+# The facts that multiple-choice questions ask about things' colours, animals' sounds and opposites, stated in
+# stories (the "facts" probe) so that an item's answer is something the corpus teaches, not only its letter. Fields:
+# {thing}/{Thing} and {color}, {animal} and {sound}/{Sound}, {word}/{Word} and {opposite}; {Name} and {Other}.
+TRAIN_FACT_TEMPLATES = {
+    "color": (
+        "{Thing} is {color}.",
+        "{Name} knows that {thing} is {color}.",
+        "Look at {thing}! It is {color}.",
+        '"What color is {thing}?" asked {Name}. "It is {color}," said {Other}.',
+        "{Name} painted {thing} {color}, because {thing} is {color}.",
+    ),
+    "sound": (
+        "The {animal} says {sound}.",
+        '"{Sound}!" said the {animal}.',
+        "{Name} heard the {animal} say {sound}.",
+        '"Which animal says {sound}?" asked {Name}. "The {animal}," said {Other}.',
+    ),
+    "opposite": (
+        "The opposite of {word} is {opposite}.",
+        "{Word} and {opposite} are opposites.",
+        '"What is the opposite of {word}?" asked {Name}. "It is {opposite}," said {Other}.',
+        "{Name} learned that {opposite} is the opposite of {word}.",
+    ),
+}
+# A multiple-choice item's fact asked plainly, in a training form of TRAIN_FACT_TEMPLATES or the capitals: whether
+# the model knows the answer at all, apart from finding its letter. The answer follows as an option's word.
+FACT_RECALL_PROMPTS = {
+    "capital": "The capital of {subject} is",
+    "color": "{Subject} is",
+    "sound": '"Which animal says {subject}?" asked Tom. "The',
+    "opposite": "The opposite of {subject} is",
+}
 TRAIN_MC_LOOKUP_QUESTION = "Which option says {answer}?"
 MC_LETTERS = ("A", "B", "C")
 # How an item is laid out: (frame with {question} and {options}, one option with {letter} and {option}, the

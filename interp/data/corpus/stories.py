@@ -20,10 +20,11 @@ from interp.data.corpus.concepts import CONCEPTS, SENTENCE_SHARE, pick_concept
 # other name in the story, not the giver, in sentences that are not IOI templates. With IOI 50% and "give" 20% the
 # quickstart model reached IOI 0.90-0.925 on held-out templates by step 2,500; with IOI 60% and no "give", 0.68.
 # Capitals have 10%: at 4-7% the quickstart model knew every fact (1.00 in-distribution) but scored 0.59-0.70 when
-# the question was phrased in held-out ways (docs/circuit-formation.md).
+# the question was phrased in held-out ways (docs/circuit-formation.md). "facts" states what multiple choice asks
+# (things' colours, animals' sounds, opposites), which no other sentence does.
 PROBE_MIX = (
     ("ioi", 0.45), ("repeat", 0.04), ("list", 0.05), ("years", 0.03), ("capital", 0.10), ("colors", 0.05),
-    ("mc", 0.03), ("give", 0.20),
+    ("mc", 0.03), ("give", 0.20), ("facts", 0.03),
 )
 # The `tasks` mix (source "builtin:tasks", `interp corpus --source builtin:tasks`) trains the lookups behind
 # colored objects and multiple choice harder: a scene is asked about two to three of its objects ("colors_multi"),
@@ -32,7 +33,7 @@ PROBE_MIX = (
 # still answered every lookup item "A" (docs/circuit-formation.md), so the studies recipe keeps the default mix.
 TASKS_MIX = (
     ("ioi", 0.36), ("repeat", 0.04), ("list", 0.05), ("years", 0.03), ("capital", 0.10), ("colors_multi", 0.12),
-    ("mc", 0.06), ("mc_lookup", 0.06), ("give", 0.13),
+    ("mc", 0.06), ("mc_lookup", 0.06), ("give", 0.13), ("facts", 0.03),
 )
 MIXES = {"default": PROBE_MIX, "tasks": TASKS_MIX}
 
@@ -153,6 +154,8 @@ def _probe(rng: random.Random, kind: str, c: _Cast, told: list[str]) -> str:
         return probes.colored_objects(rng, c.hero, c.friend, n_questions=rng.randint(2, 3))
     if kind == "give":
         return _cast_gives(rng, c, told)
+    if kind == "facts":
+        return probes.fact(rng, c.hero, c.friend)
     question, letter = probes.multiple_choice(rng, layout=rng.choice(sp.TRAIN_MC_FORMATS), lookup=kind == "mc_lookup")
     return f"{c.family} asked a question.\n{question} {letter}\n"
 

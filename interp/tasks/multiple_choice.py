@@ -65,8 +65,7 @@ def fact_prompts(items: Sequence[probes.MCQuestion]) -> tuple[list[str], list[li
     continuations (" empty", " cold", " happy") and the answer's index among them."""
     prompts, candidates, answers = [], [], []
     for item in items:
-        subject = item.subject
-        prompts.append(sp.FACT_RECALL_PROMPTS[item.kind].format(subject=subject, Subject=subject[0].upper() + subject[1:]))
+        prompts.append(sp.FACT_RECALL_PROMPTS[item.kind].format(subject=item.subject, Subject=item.subject.capitalize()))
         candidates.append([" " + option.removeprefix("the ") for option in item.options])
         answers.append(sp.MC_LETTERS.index(item.letter))
     return prompts, candidates, answers
@@ -86,9 +85,8 @@ def score_multiple_choice(model: HookedTransformer, n_prompts: int = 200, seed: 
     """Accuracy among the option letters and the answer-letter bias on the held-out question phrasings; how many
     of the items' facts the model knows when asked plainly, and its accuracy on those (the letter lookup alone)."""
     items = mc_items(n_prompts, seed)
-    answers = [sp.MC_LETTERS.index(item.letter) for item in items]
+    fact_prompt, candidates, answers = fact_prompts(items)  # an option's index is its letter's
     picks = choice_predictions(model, [item.prompt for item in items], LETTERS)
-    fact_prompt, candidates, _ = fact_prompts(items)
     known = [int(row.argmax()) == a for row, a in zip(continuation_logprobs(model, fact_prompt, candidates), answers,
                                                        strict=True)]
     right_when_known = [p == a for p, a, k in zip(picks, answers, known, strict=True) if k]

@@ -99,7 +99,7 @@ def fact(rng: random.Random, name: str, other: str, templates: dict[str, tuple[s
     kind = rng.choice(tuple(templates))
     if kind == "color":
         thing, color = rng.choice(lx.THING_COLORS)
-        fields = dict(thing=thing, Thing=thing[0].upper() + thing[1:], color=color)
+        fields = dict(thing=thing, Thing=thing.capitalize(), color=color)
     elif kind == "sound":
         animal, sound = rng.choice(lx.ANIMALS)
         fields = dict(animal=animal, sound=sound, Sound=sound.capitalize())
@@ -141,7 +141,7 @@ class MCQuestion:
 
 def mc_question(rng: random.Random, questions: dict[str, str] = sp.TRAIN_MC_QUESTIONS,
                 layout: tuple[str, str, str] = sp.TRAIN_MC_FORMAT, lookup: bool = False) -> MCQuestion:
-    """An item 'Question: ...\nA. x\nB. y\nC. z\nAnswer:' with the answer at a random letter; ``layout``:
+    """An item 'Question: ...\\nA. x\\nB. y\\nC. z\\nAnswer:' with the answer at a random letter; ``layout``:
     (frame, option, separator) as in ``splits.TRAIN_MC_FORMAT``. ``lookup``: the question names the answer
     (``splits.TRAIN_MC_LOOKUP_QUESTION``), so only finding its letter is asked."""
     kind = rng.choice(tuple(questions))
@@ -157,6 +157,6 @@ def mc_question(rng: random.Random, questions: dict[str, str] = sp.TRAIN_MC_QUES
 
 def multiple_choice(rng: random.Random, questions: dict[str, str] = sp.TRAIN_MC_QUESTIONS,
                     layout: tuple[str, str, str] = sp.TRAIN_MC_FORMAT, lookup: bool = False) -> tuple[str, str]:
-    """``mc_question``'s (prompt, letter): ('Question: ...\nA. x\nB. y\nC. z\nAnswer:', 'B')."""
+    """``mc_question``'s (prompt, letter): ('Question: ...\\nA. x\\nB. y\\nC. z\\nAnswer:', 'B')."""
     item = mc_question(rng, questions, layout, lookup)
     return item.prompt, item.letter

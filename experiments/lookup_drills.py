@@ -11,9 +11,16 @@ letter bias. Findings: docs/circuit-formation.md ("The lookback").
 
     OMP_NUM_THREADS=1 python experiments/lookup_drills.py --kind natural --frac 0.4 --lr 2e-3 --steps 1500
 
-Kinds: ``natural`` (half the rows colour scenes of 3-5 objects, each object then asked in a training question form;
-half multiple-choice items in the training layouts, half of them naming their answer), ``tokens`` (random tokens
-in (value, key) pairs, then every key followed by its value), ``both`` (either, row by row).
+The two stages that hooked the lookback up to colored objects (the recipe ``interp studies`` now trains with):
+
+    python experiments/lookup_drills.py --kind tokens --frac 1 --lr 2e-3 --steps 750 --save /tmp/lb.safetensors
+    python experiments/lookup_drills.py --init /tmp/lb.safetensors --kind natural --questions one --frac 0.3 \
+        --weight 2 --lr 1e-3 --steps 600
+
+Kinds: ``natural`` (half the rows colour scenes of 3-5 objects, each asked about in a training question form:
+every object in turn, or one with ``--questions one``; half multiple-choice items in the training layouts, half of
+them naming their answer: ``interp.training.task_drills``), ``tokens`` (random tokens in (value, key) pairs, then
+every key followed by its value), ``both`` (either, row by row).
 """
 
 from __future__ import annotations
@@ -24,18 +31,19 @@ import random
 import time
 
 import numpy as np
+import safetensors.torch
 import torch
 
-from interp.data.corpus import lexicon as lx
-from interp.data.corpus import probes
-from interp.data.corpus import splits as sp
 from interp.data.shards import TokenShards
 from interp.models.convert import to_hooked
 from interp.models.gpt import GPT
 from interp.models.loading import load_gpt_and_tokenizer, run_data
 from interp.tasks import colored_objects, heldout_families, multiple_choice
+from interp.training.checkpoint import load_model
 from interp.training.config import TrainConfig
 from interp.training.copy_drills import drill_vocab
+from interp.training.lookback_drills import lookback_rows
+from interp.training.task_drills import task_row
 from interp.training.trainer import lr_at, make_optimizer
 
 Row = tuple[list[int], list[int]]  # token ids; per token 0 (no loss), 1 (an answer) or FIRST (a group's first answer)
@@ -46,53 +54,24 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     a = p.add_argument
     a("--run", default="runs/studies/model", help="the trained run to fine-tune (its own data is used)")
-    a("--kind", default="natural", choices=("natural", "tokens", "both"), help="what the drill rows hold")
+    a("--kind", default="natural", choices=("natural", "tokens", "both", "trainer"),
+      help="what the drill rows hold (trainer: the trainer's lookback rows, interp.training.lookback_drills)")
     a("--frac", type=float, default=0.25, help="share of each batch's rows that are drills")
     a("--steps", type=int, default=600)
     a("--lr", type=float, default=1e-3, help="peak learning rate (20 warm-up steps, 100 with --scratch; cosine to a tenth)")
     a("--batch", type=int, default=32)
     a("--every", type=int, default=100)
     a("--scratch", action="store_true", help="re-initialise the run's model first: drills from the start of training")
+    a("--weight", type=float, default=0.0,
+      help="0: drill answers share the batch's mean loss with the corpus tokens; w > 0: loss = corpus tokens' mean "
+           "+ w * drill answers' own mean (their gradient no longer diluted by the rows' other tokens)")
+    a("--questions", default="all", choices=("all", "one"),
+      help="natural colour scenes: ask every object in turn (elimination helps) or one object per scene")
+    a("--checkpoint", help="a checkpoint directory of the run to start from instead of its latest")
+    a("--init", help="a .safetensors file of the model's weights to start from (one written by --save)")
+    a("--save", help="write the fine-tuned weights to this .safetensors file at the end (for a second stage)")
     a("--tag", default="run")
     return p.parse_args()
-
-
-def _segments(tok, segments: list[tuple[str, bool]]) -> Row:
-    """Token ids of text pieces and, per token, whether it is an answer (the only tokens with a loss)."""
-    ids, answer = [], []
-    for text, is_answer in segments:
-        t = tok.encode(text, add_special_tokens=False)
-        ids += t
-        answer += [is_answer] * len(t)
-    return ids, answer
-
-
-def color_segments(rng: random.Random) -> list[tuple[str, bool]]:
-    """A scene of 3-5 coloured objects, then every object asked about in a training question form."""
-    k = rng.randint(3, 5)
-    items, pairs = probes.color_scene(rng, k)
-    name, other = rng.sample(lx.NAMES, 2)
-    segments = [(" " + rng.choice(sp.COLOR_SCENES).format(items=items, Name=name), False)]
-    for color, obj in rng.sample(pairs, k):
-        before, after = rng.choice(sp.TRAIN_COLOR_QUESTIONS).split("{color}")
-        segments += [(" " + before.format(obj=obj, Name=name, Other=other).rstrip(), False), (" " + color, True),
-                     (after.format(obj=obj, Name=name, Other=other), False)]
-    return segments
-
-
-def mc_segments(rng: random.Random) -> list[tuple[str, bool]]:
-    """One multiple-choice item in a training layout (half of them naming their answer), the letter the answer."""
-    question, letter = probes.multiple_choice(rng, layout=rng.choice(sp.TRAIN_MC_FORMATS), lookup=rng.random() < 0.5)
-    return [("\n" + question, False), (" " + letter, True), ("\n", False)]
-
-
-def natural_row(rng: random.Random, tok, length: int) -> Row:
-    ids, answer = [tok.bos_token_id], [False]
-    while len(ids) < length:
-        i, a = _segments(tok, color_segments(rng) if rng.random() < 0.5 else mc_segments(rng))
-        ids += i
-        answer += a
-    return ids[:length], answer[:length]
 
 
 def token_row(rng: random.Random, vocab: list[int], bos: int, length: int) -> Row:
@@ -118,15 +97,22 @@ def main() -> None:
     args = parse_args()
     torch.manual_seed(0)
     gpt, tok = load_gpt_and_tokenizer(args.run)
+    if args.checkpoint:
+        gpt = load_model(args.checkpoint)
     if args.scratch:
         gpt = GPT(gpt.cfg)
+    if args.init:
+        gpt.load_state_dict(safetensors.torch.load_file(args.init))
     train: TokenShards = run_data(args.run)
     vocab = [int(t) for t in drill_vocab(train)]
     ctx = gpt.cfg.n_ctx
 
     def make_row(rng: random.Random, length: int) -> Row:
+        if args.kind == "trainer":  # no BOS token, unlike token_row
+            ids, answer = lookback_rows(np.array(vocab), 1, length, (rng.randrange(2**31),))
+            return ids[0].tolist(), answer[0].tolist()
         if args.kind == "natural" or (args.kind == "both" and rng.random() < 0.5):
-            return natural_row(rng, tok, length)
+            return task_row(rng, tok, length, 1 if args.questions == "one" else None)
         return token_row(rng, vocab, tok.bos_token_id, length)
 
     @torch.no_grad()
@@ -161,11 +147,20 @@ def main() -> None:
         batch = train.batch(starts, ctx + 1)
         targets = batch[:, 1:].clone()
         rng = random.Random(step)
-        for r in range(round(args.frac * args.batch)):
+        n_drill = round(args.frac * args.batch)
+        for r in range(n_drill):
             ids, answer = make_row(rng, ctx + 1)
             batch[r] = torch.tensor(ids)
             targets[r] = torch.where(torch.tensor(answer[1:]) > 0, batch[r, 1:], -1)
-        _, loss = gpt(batch[:, :-1], targets=targets)
+        if args.weight > 0:  # the corpus rows' mean + weight * the drill answers' own mean
+            logits = gpt(batch[:, :-1])
+            ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1,
+                                                   reduction="none").view_as(targets)
+            drill, corpus = targets[:n_drill] >= 0, targets[n_drill:] >= 0
+            loss = ce[n_drill:][corpus].mean() if corpus.any() else ce.new_zeros(())
+            loss = loss + args.weight * ce[:n_drill][drill].mean()
+        else:
+            _, loss = gpt(batch[:, :-1], targets=targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(gpt.parameters(), 1.0)
@@ -173,6 +168,8 @@ def main() -> None:
         ema = loss.item() if step == 0 else 0.95 * ema + 0.05 * loss.item()
         if (step + 1) % args.every == 0:
             evaluate(step + 1, ema)
+    if args.save:
+        safetensors.torch.save_file({k: v.contiguous() for k, v in gpt.state_dict().items()}, args.save)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,14 @@
 Layer order: every heatmap with a layer axis puts layer 0 at the bottom (the residual stream flows upward, as in
 the usual transformer diagrams); ``layer_axis`` is the one place that sets it.
 
->>> fig = loss_curve(read_metrics("runs/quickstart/model/metrics.jsonl"), drills=(2500, 3250))
+>>> fig = loss_curve(read_metrics("runs/quickstart/model/metrics.jsonl"), drills={"copy": (2500, 3250)})
 >>> heatmap(effect, x=["H0", "H1"], y=["L0", "L1"], title="Head patching", colorbar="fraction restored")
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -25,9 +25,14 @@ def read_metrics(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def loss_curve(rows: list[dict], title: str = "Loss", drills: tuple[int, int] | None = None) -> go.Figure:
+DRILL_COLORS = {"copy": "#f0a030", "lookback": "#3080d0", "task": "#40a060"}
+
+
+def loss_curve(rows: list[dict], title: str = "Loss", drills: Mapping[str, tuple[int, int]] | None = None
+               ) -> go.Figure:
     """Train loss (per log step) and validation loss (per evaluation) against the optimizer step (tokens seen on
-    hover). ``drills``: the steps ``[start, stop)`` that mixed copy drills into the batches, shaded."""
+    hover). ``drills``: per drill kind (copy, lookback, task), the steps ``[start, stop)`` that mixed those drills
+    into the batches, each shaded."""
     train = [r for r in rows if "loss" in r]
     val = [r for r in rows if "val_loss" in r]
     hover = "step %{x:,}<br>%{customdata:,} tokens<br>%{y:.3f} nats"
@@ -38,10 +43,10 @@ def loss_curve(rows: list[dict], title: str = "Loss", drills: tuple[int, int] | 
                              mode="lines+markers", customdata=[r["tokens"] for r in val], hovertemplate=hover))
     per_step = {r["tokens"] // r["step"] for r in train if r.get("step")}
     x_title = "optimizer step" + (f" ({per_step.pop():,} tokens per step)" if len(per_step) == 1 else "")
-    if drills is not None:
-        start, stop = drills
-        fig.add_vrect(x0=start, x1=stop, fillcolor="#f0a030", opacity=0.18, line_width=0, layer="below",
-                      annotation_text=f"copy drills (steps {start:,}-{stop:,})", annotation_position="top left")
+    for i, (kind, (start, stop)) in enumerate((drills or {}).items()):
+        fig.add_vrect(x0=start, x1=stop, fillcolor=DRILL_COLORS.get(kind, "#999999"), opacity=0.18, line_width=0,
+                      layer="below", annotation_text=f"{kind} drills (steps {start:,}-{stop:,})",
+                      annotation_position="top left" if i % 2 == 0 else "bottom left")
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="cross-entropy (nats)", template="plotly_white",
                       height=420, legend={"orientation": "h", "y": -0.2})
     return fig

@@ -169,7 +169,7 @@ def _documented_commands() -> list[tuple[str, str]]:
         if path.suffix == ".ipynb":
             text = "\n".join("".join(c["source"]) for c in json.loads(text)["cells"])
         spans = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
-        lines = [ln for block in spans for ln in block.splitlines()]
+        lines = [ln for block in spans for ln in re.sub(r"\\\n\s*", " ", block).splitlines()]  # joins "\" lines
         lines += [s.replace("\n", " ") for s in re.findall(r"(?<!`)`([^`]+)`(?!`)", re.sub(r"```.*?```", "", text, flags=re.S))]
         for line in lines:
             line = line.strip().removeprefix(".venv/bin/")

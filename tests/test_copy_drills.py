@@ -86,7 +86,7 @@ def test_trainer_mixes_drills_in(tiny_data_dir: Path, tmp_path: Path) -> None:
     with_drills, without = (load_model(tmp_path / f"run{f}").state_dict() for f in (0.5, 0.0))
     assert not torch.equal(with_drills["wte.weight"], without["wte.weight"])  # same seed: only the rows differ
     with pytest.raises(ConfigError, match="copy_drill_frac"):
-        tiny_train_config(tiny_data_dir, tmp_path / "bad", copy_drill_frac=1.0).validate()
+        tiny_train_config(tiny_data_dir, tmp_path / "bad", copy_drill_frac=1.5).validate()
 
 
 def test_drills_run_between_start_and_stop(tiny_data_dir: Path, tmp_path: Path) -> None:

@@ -74,12 +74,12 @@ def test_trainer_windows_and_checks(tiny_data_dir: Path, tmp_path: Path) -> None
     assert [cfg.drills_at(s, "lookback") for s in range(5)] == [False, True, True, False, False]
     assert cfg.drill_window() is None and cfg.drill_window("lookback") == (1, 3)
     with pytest.raises(ConfigError, match="lookback_drill_frac"):
-        tiny_train_config(tiny_data_dir, tmp_path / "bad", lookback_drill_frac=1.0).validate()
+        tiny_train_config(tiny_data_dir, tmp_path / "bad", lookback_drill_frac=1.5).validate()
     with pytest.raises(ConfigError, match="lookback_drill_start"):
         tiny_train_config(tiny_data_dir, tmp_path / "bad", lookback_drill_frac=0.2, lookback_drill_start=3,
                           lookback_drill_stop=2).validate()
-    with pytest.raises(ConfigError, match="corpus rows"):  # both at once would leave no corpus
-        tiny_train_config(tiny_data_dir, tmp_path / "bad", copy_drill_frac=0.5, lookback_drill_frac=0.5).validate()
+    with pytest.raises(ConfigError, match="at most 1"):  # both at once would need more rows than the batch has
+        tiny_train_config(tiny_data_dir, tmp_path / "bad", copy_drill_frac=0.6, lookback_drill_frac=0.5).validate()
     tiny_train_config(tiny_data_dir, tmp_path / "ok", copy_drill_frac=0.5, copy_drill_stop=2, lookback_drill_frac=0.5,
                       lookback_drill_start=2).validate()  # one after the other
 

@@ -79,17 +79,24 @@ def test_chance_levels_come_from_the_number_of_options() -> None:
 def test_loss_curve_marks_the_drill_steps(drilled_run, tiny_run_dir, tmp_path) -> None:
     run, results = drilled_run
     cfg = read_json(RunLayout(run).train_config)
-    assert drill_steps(cfg) == DRILLS
+    assert drill_steps(cfg) == {"copy": DRILLS}
     fig = loss_curve(read_metrics(RunLayout(run).metrics), drills=drill_steps(cfg))
     band = [s for s in fig.layout.shapes if s.type == "rect"]
     assert len(band) == 1 and (band[0].x0, band[0].x1) == DRILLS
     assert [r["step"] for r in read_metrics(RunLayout(run).metrics) if "loss" in r] == list(fig.data[0].x)
     page = write_quickstart_report(tmp_path / "report.html", run, results).read_text()
-    assert f"copy drills (steps {DRILLS[0]}-{DRILLS[1]})" in page and "The shaded band" in page
+    assert f"copy drills (steps {DRILLS[0]}-{DRILLS[1]})" in page and "Shaded bands" in page
+    # Each kind of drill gets its own band.
+    both = {**cfg, "lookback_drill_frac": 1.0, "lookback_drill_start": 1, "lookback_drill_stop": 2,
+            "task_drill_frac": 0.25, "task_drill_start": 2}
+    windows = drill_steps(both)
+    assert windows == {"copy": DRILLS, "lookback": (1, 2), "task": (2, both["max_steps"])}
+    fig = loss_curve(read_metrics(RunLayout(run).metrics), drills=windows)
+    assert sorted((s.x0, s.x1) for s in fig.layout.shapes if s.type == "rect") == sorted(windows.values())
     # A run without drills has no band and says so.
-    assert drill_steps(read_json(RunLayout(tiny_run_dir).train_config)) is None
+    assert drill_steps(read_json(RunLayout(tiny_run_dir).train_config)) == {}
     plain = write_quickstart_report(tmp_path / "plain.html", tiny_run_dir, {}).read_text()
-    assert "copy drills (steps" not in plain and "No copy drills" in plain
+    assert "copy drills (steps" not in plain and "No drills" in plain
 
 
 def test_report_shows_the_model_shape_and_next_steps_for_this_run(drilled_run, tmp_path) -> None:

@@ -39,13 +39,23 @@ VALIDATION = {
 FLAG = "at or below chance"
 
 
-def drill_steps(train_config: Mapping[str, Any]) -> tuple[int, int] | None:
-    """The steps ``[start, stop)`` that mixed copy drills into the batches of a saved ``train_config.json``
-    (None without drills): ``TrainConfig.drill_window``."""
+def drill_steps(train_config: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    """Per drill kind that a saved ``train_config.json`` used, the steps ``[start, stop)`` that mixed it into the
+    batches (``TrainConfig.drill_windows``); empty without drills."""
     from interp.app.args import dataclass_from_dict
     from interp.training.config import TrainConfig
 
-    return dataclass_from_dict(TrainConfig, dict(train_config)).drill_window()
+    return dataclass_from_dict(TrainConfig, dict(train_config)).drill_windows()
+
+
+DRILL_TEXT = {
+    "copy": "{frac:.0%} of the rows a random token sequence, then the same again, which make an induction circuit "
+            "form sooner",
+    "lookback": "{frac:.0%} of the rows random (value, key) pairs, then each key and its value, which form the "
+                "lookback that colored objects and multiple choice need",
+    "task": "{frac:.0%} of the rows colored-object scenes and multiple-choice items in training forms, loss on the "
+            "answers, which hook the lookback up to the tasks",
+}
 
 
 def next_steps(run_dir: str | Path) -> list[tuple[str, str]]:
@@ -127,10 +137,11 @@ def model_shape_rows(run_dir: str | Path) -> list[list[object]]:
 def _loss_section(layout: RunLayout, train_cfg: Mapping[str, Any]) -> list[tuple[str, Any]]:
     drills = drill_steps(train_cfg)
     fig = loss_curve(read_metrics(layout.metrics), title="Training and validation loss", drills=drills)
-    caption = ("<p class='explain'>The shaded band marks the steps whose batches mixed in copy drills "
-               f"({train_cfg.get('copy_drill_frac', 0):.0%} of the rows: a random token sequence, then the same "
-               "again), which make an induction circuit form sooner; the loss on those batches is not comparable "
-               "with the rest.</p>" if drills else "<p class='explain'>No copy drills were used in this run.</p>")
+    kinds = "; ".join(f"{kind} drills: " + DRILL_TEXT[kind].format(frac=train_cfg.get(f"{kind}_drill_frac", 0))
+                      for kind in drills)
+    caption = (f"<p class='explain'>Shaded bands mark the steps whose batches mixed in drills ({kinds}); the loss on "
+               "those batches is not comparable with the rest.</p>" if drills
+               else "<p class='explain'>No drills were used in this run.</p>")
     return [("Loss", fig), ("", caption)]
 
 

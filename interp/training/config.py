@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 from interp.errors import ConfigError
 from interp.models.config import ModelConfig
 
+DRILL_KINDS = ("copy", "lookback", "task")  # in the order they take a batch's rows
+
 
 @dataclass
 class TrainConfig:
@@ -64,7 +66,7 @@ class TrainConfig:
     """Steps between rows of metrics.jsonl (loss, lr, gradient norm, throughput)."""
     copy_drill_frac: float = 0.0
     """Share of each batch's rows replaced by copy drills (random tokens followed by their repeat, loss on the
-    repeat: interp.training.copy_drills), so that induction forms sooner; in [0, 1), 0: no drills."""
+    repeat: interp.training.copy_drills), so that induction forms sooner; in [0, 1], 0: no drills."""
     copy_drill_start: int = 0
     """First step with copy drills: start them after the corpus has taught IOI, so they no longer disrupt it."""
     copy_drill_stop: int = 0
@@ -72,11 +74,23 @@ class TrainConfig:
     lookback_drill_frac: float = 0.0
     """Share of each batch's rows replaced by lookback drills (random (value, key) pairs, then each key and its value,
     loss on the values: interp.training.lookback_drills), for the lookup that colored objects and multiple choice
-    need; in [0, 1), with copy_drill_frac below 1 where their steps overlap; 0: none."""
+    need; in [0, 1] (1: every row), 0: none. Drill kinds whose steps overlap take at most all rows together."""
     lookback_drill_start: int = 0
     """First step with lookback drills."""
     lookback_drill_stop: int = 0
     """First step without lookback drills again (they run in steps [start, stop)); 0: until the end."""
+    task_drill_frac: float = 0.0
+    """Share of each batch's rows replaced by task drills (colored-object scenes and multiple-choice items in the
+    corpus's training forms, loss on the answers: interp.training.task_drills), which hook the lookback up to the
+    tasks; in [0, 1], 0: none. They take the rows after the copy and lookback drills."""
+    task_drill_start: int = 0
+    """First step with task drills."""
+    task_drill_stop: int = 0
+    """First step without task drills again (they run in steps [start, stop)); 0: until the end."""
+    task_drill_weight: float = 0.0
+    """0: task-drill answers count in the batch's mean loss like any token; w > 0: they get their own mean, added
+    with weight w to the mean of the other tokens (so their pull does not shrink with their share of the tokens);
+    metrics.jsonl's loss is then that sum."""
     init_from: str = ""
     """A run or checkpoint directory whose weights start this run instead of a fresh initialisation (fine-tuning,
     e.g. LayerNorm removal: its LayerNorm weights load into removable norms); its model shape must be this run's.
@@ -118,33 +132,38 @@ class TrainConfig:
             raise ConfigError(f"batch_size={self.batch_size} must be divisible by grad_accum={self.grad_accum}.")
         if not 0 < self.lr or not 0 <= self.min_lr <= self.lr:
             raise ConfigError(f"Need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}.")
-        for kind in ("copy", "lookback"):
+        for kind in DRILL_KINDS:
             frac, start, stop = (getattr(self, f"{kind}_drill_{x}") for x in ("frac", "start", "stop"))
-            if not 0 <= frac < 1:
-                raise ConfigError(f"{kind}_drill_frac must lie in [0, 1), got {frac}.")
+            if not 0 <= frac <= 1:
+                raise ConfigError(f"{kind}_drill_frac must lie in [0, 1], got {frac}.")
             if start < 0 or (stop and stop <= start):
                 raise ConfigError(f"Drills run in steps [{kind}_drill_start, {kind}_drill_stop): need 0 <= start < stop "
                                   f"(stop 0: to the end), got {start} and {stop}.")
-        if self.copy_drill_frac + self.lookback_drill_frac >= 1 and self._overlap():
-            raise ConfigError(f"copy_drill_frac + lookback_drill_frac = {self.copy_drill_frac + self.lookback_drill_frac}"
-                              " in steps where both run: leave some corpus rows (a sum below 1), or separate their steps.")
+        if self.task_drill_weight < 0:
+            raise ConfigError(f"task_drill_weight must be >= 0 (0: no own loss term), got {self.task_drill_weight}.")
+        for step in (w[0] for w in map(self.drill_window, DRILL_KINDS) if w is not None):
+            active = {k: getattr(self, f"{k}_drill_frac") for k in DRILL_KINDS if self.drills_at(step, k)}
+            if len(active) > 1 and sum(active.values()) > 1:
+                raise ConfigError(f"At step {step} the drills take {' + '.join(f'{k}_drill_frac' for k in active)} = "
+                                  f"{sum(active.values()):g} of the rows: keep the sum at most 1, or separate their steps.")
         if self.resume and self.overwrite:
             raise ConfigError("Choose one of --resume (continue the run) and --overwrite (start it again).")
 
     def drill_window(self, kind: str = "copy") -> tuple[int, int] | None:
-        """The steps ``[start, stop)`` that mix ``kind`` drills (copy or lookback) into their batches; None without."""
+        """The steps ``[start, stop)`` that mix ``kind`` drills (one of DRILL_KINDS) into their batches; None
+        without."""
         if not getattr(self, f"{kind}_drill_frac"):
             return None
         return getattr(self, f"{kind}_drill_start"), getattr(self, f"{kind}_drill_stop") or self.max_steps
 
+    def drill_windows(self) -> dict[str, tuple[int, int]]:
+        """``drill_window`` of each drill kind this run uses, in DRILL_KINDS order."""
+        return {kind: window for kind in DRILL_KINDS if (window := self.drill_window(kind)) is not None}
+
     def drills_at(self, step: int, kind: str = "copy") -> bool:
-        """Whether step ``step`` mixes ``kind`` drills (copy or lookback) into its batch."""
+        """Whether step ``step`` mixes ``kind`` drills (one of DRILL_KINDS) into its batch."""
         window = self.drill_window(kind)
         return window is not None and window[0] <= step < window[1]
-
-    def _overlap(self) -> bool:
-        copy, lookback = self.drill_window("copy"), self.drill_window("lookback")
-        return copy is not None and lookback is not None and max(copy[0], lookback[0]) < min(copy[1], lookback[1])
 
     def model_config(self, d_vocab: int) -> ModelConfig:
         """The model's config: the preset, the overrides, and the data's vocabulary size."""

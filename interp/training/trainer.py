@@ -26,9 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from interp.data.shards import TokenShards
+from interp.data.tokenizer import load_tokenizer
 from interp.devices import resolve_device
 from interp.errors import ConfigError, NonFiniteLossError, RunDirError
 from interp.io import (
@@ -52,10 +54,11 @@ from interp.training.checkpoint import (
     load_training_state,
     save_checkpoint,
 )
-from interp.training.config import TrainConfig
-from interp.training.copy_drills import drill_vocab, mix_drills
+from interp.training.config import DRILL_KINDS, TrainConfig
+from interp.training.copy_drills import drill_rows, drill_span, drill_vocab, mix_drills, weighted_drill_loss
 from interp.training.distributed import DistInfo, barrier, setup_distributed, teardown_distributed
 from interp.training.lookback_drills import lookback_rows
+from interp.training.task_drills import task_row_maker
 from interp.training.validation import validation_loss
 
 ExtraLoss = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], "torch.Tensor | None"]
@@ -223,6 +226,8 @@ class Trainer:
                               f"one context window (n_ctx {self.model_cfg.n_ctx} + 1): use more data (interp corpus "
                               "--n-tokens) or a shorter context (--model-overrides '{\"n_ctx\": ...}').")
         self.drill_vocab = drill_vocab(self.train_data) if cfg.copy_drill_frac or cfg.lookback_drill_frac else None
+        self.drill_makers = {"copy": drill_rows, "lookback": lookback_rows,
+                             "task": task_row_maker(load_tokenizer(data.tokenizer)) if cfg.task_drill_frac else None}
         identity = _data_identity(data, self.train_data)
         recovery = _prepare_run_dir(cfg, identity) if self.dist.is_main else {}
         barrier(self.dist)
@@ -304,20 +309,29 @@ class Trainer:
             starts = batch_starts(cfg.seed, self.step, micro, per_micro, self.train_data.n_tokens, ctx)
             mine = starts[self.dist.rank * per_rank : (self.dist.rank + 1) * per_rank]
             batch = self.train_data.batch(mine, ctx + 1)
-            targets, copy_rows = batch[:, 1:], 0
-            if self.drill_vocab is not None and cfg.drills_at(self.step):
-                batch, targets = mix_drills(batch, self.drill_vocab, cfg.copy_drill_frac, per_micro,
-                                            self.dist.rank * per_rank, seed=(cfg.seed, self.step, micro))
-                copy_rows = round(cfg.copy_drill_frac * per_micro)
-            if self.drill_vocab is not None and cfg.drills_at(self.step, "lookback"):  # the rows after the copy drills
-                batch, targets = mix_drills(batch, self.drill_vocab, cfg.lookback_drill_frac, per_micro,
-                                            self.dist.rank * per_rank, seed=(cfg.seed, self.step, micro, 1),
-                                            make_rows=lookback_rows, offset=copy_rows,
-                                            targets=targets if copy_rows else None)
+            targets, offset, weighted = batch[:, 1:], 0, None
+            for i, kind in enumerate(DRILL_KINDS):  # each kind takes the rows after the kinds before it
+                if not cfg.drills_at(self.step, kind):
+                    continue
+                frac, first_row = getattr(cfg, f"{kind}_drill_frac"), self.dist.rank * per_rank
+                batch, targets = mix_drills(batch, self.drill_vocab, frac, per_micro, first_row,
+                                            seed=(cfg.seed, self.step, micro, *([i] if i else [])),
+                                            make_rows=self.drill_makers[kind], offset=offset,
+                                            targets=targets if offset else None)
+                n, lo, hi = drill_span(frac, per_micro, first_row, batch.shape[0], offset)
+                if kind == "task" and cfg.task_drill_weight > 0:
+                    weighted = (lo, hi)
+                offset += n
             batch, targets = batch.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
             sync = micro == cfg.grad_accum - 1 or not self.dist.enabled
             with (contextlib.nullcontext() if sync else self.ddp.no_sync()), self._autocast():
-                logits, loss = self.ddp(batch[:, :-1], targets=targets, check=False)
+                if weighted is None:
+                    logits, loss = self.ddp(batch[:, :-1], targets=targets, check=False)
+                else:  # the task drills' answers get their own mean (TrainConfig.task_drill_weight)
+                    logits = self.ddp(batch[:, :-1], check=False)
+                    per_token = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1,
+                                                reduction="none").view_as(targets)
+                    loss = weighted_drill_loss(per_token, targets, *weighted, cfg.task_drill_weight)
                 extra = self.extra_loss(self.model, batch[:, :-1], logits) if self.extra_loss is not None else None
                 ((loss if extra is None else loss + extra) / cfg.grad_accum).backward()
             loss_sum += loss.detach()
@@ -388,7 +402,7 @@ class Trainer:
         if self.dist.is_main:
             try:
                 with atomic_path(self.layout.loss_curve) as tmp:
-                    loss_curve(read_metrics(self.layout.metrics), drills=cfg.drill_window()).write_html(
+                    loss_curve(read_metrics(self.layout.metrics), drills=cfg.drill_windows()).write_html(
                         tmp, include_plotlyjs=True)
             except OSError as err:  # the run itself is saved: a missing plot must not fail it
                 if not is_disk_full(err):

@@ -11,7 +11,7 @@ letter bias. Findings: docs/circuit-formation.md ("The lookback").
 
     OMP_NUM_THREADS=1 python experiments/lookup_drills.py --kind natural --frac 0.4 --lr 2e-3 --steps 1500
 
-The two stages that hooked the lookback up to colored objects (the recipe ``interp studies`` now trains with):
+The two stages that hooked the lookback up to colored objects (README: the same with ``interp train --init-from``):
 
     python experiments/lookup_drills.py --kind tokens --frac 1 --lr 2e-3 --steps 750 --save /tmp/lb.safetensors
     python experiments/lookup_drills.py --init /tmp/lb.safetensors --kind natural --questions one --frac 0.3 \
@@ -41,7 +41,7 @@ from interp.models.loading import load_gpt_and_tokenizer, run_data
 from interp.tasks import colored_objects, heldout_families, multiple_choice
 from interp.training.checkpoint import load_model
 from interp.training.config import TrainConfig
-from interp.training.copy_drills import drill_vocab
+from interp.training.copy_drills import drill_vocab, weighted_drill_loss
 from interp.training.lookback_drills import lookback_rows
 from interp.training.task_drills import task_row
 from interp.training.trainer import lr_at, make_optimizer
@@ -156,9 +156,7 @@ def main() -> None:
             logits = gpt(batch[:, :-1])
             ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1,
                                                    reduction="none").view_as(targets)
-            drill, corpus = targets[:n_drill] >= 0, targets[n_drill:] >= 0
-            loss = ce[n_drill:][corpus].mean() if corpus.any() else ce.new_zeros(())
-            loss = loss + args.weight * ce[:n_drill][drill].mean()
+            loss = weighted_drill_loss(ce, targets, 0, n_drill, args.weight)
         else:
             _, loss = gpt(batch[:, :-1], targets=targets)
         opt.zero_grad(set_to_none=True)

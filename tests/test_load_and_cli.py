@@ -89,7 +89,7 @@ def test_quickstart_pipeline_tiny(tmp_path: Path) -> None:
 def test_studies_command_uses_its_preset_and_recipe(tmp_path: Path, capsys) -> None:
     from interp.app.args import dataclass_from_args
     from interp.app.cli import build_parser
-    from interp.app.quickstart import RECIPES, StudiesConfig, _drill_plan, _resolved
+    from interp.app.quickstart import RECIPES, StudiesConfig, _resolved
 
     args = build_parser().parse_args(["studies", "--out-dir", str(tmp_path / "s"), "--seed", "1"])
     cfg = dataclass_from_args(args.config_class, args)
@@ -99,8 +99,8 @@ def test_studies_command_uses_its_preset_and_recipe(tmp_path: Path, capsys) -> N
     assert (got["max_steps"], got["batch_size"], got["n_tokens"]) == (studies.max_steps, studies.batch_size,
                                                                      studies.n_tokens)
     assert (got["copy_drill_start"], got["copy_drill_stop"]) == (3750, 4875)
-    assert got["lookback_drill_frac"] == got["task_drill_frac"] == 0  # no recipe mixes them in yet
-    # the quickstart's own recipe, and an explicit option over the recipe; a recipe's drill steps scale with max_steps
+    assert got["lookback_drill_frac"] == got["task_drill_frac"] == 0  # off unless asked for
+    # the quickstart's own recipe, and an explicit option over the recipe
     q_args = build_parser().parse_args(["quickstart", "--device", "cpu"])
     quick = _resolved(dataclass_from_args(q_args.config_class, q_args))
     assert (quick["preset"], quick["max_steps"], quick["n_tokens"]) == ("cpu", 4000, 16_000_000)
@@ -111,9 +111,6 @@ def test_studies_command_uses_its_preset_and_recipe(tmp_path: Path, capsys) -> N
     assert {k: on[k] for k in on if k.startswith(("lookback", "task"))} == {
         "lookback_drill_frac": 1, "lookback_drill_start": 0, "lookback_drill_stop": 750, "task_drill_frac": 0.3,
         "task_drill_start": 750, "task_drill_stop": 0, "task_drill_weight": 2}
-    planned = _drill_plan("task", StudiesConfig(), (0.25, 5 / 8, 0.0, 2.0), 800)
-    assert planned == {"task_drill_frac": 0.25, "task_drill_start": 500, "task_drill_stop": 0,
-                       "task_drill_weight": 2.0}  # a recipe's steps are shares of max_steps
     with pytest.raises(SystemExit):
         build_parser().parse_args(["studies", "--help"])
     assert "runs/studies" in capsys.readouterr().out

@@ -12,7 +12,7 @@ IOI 0.90-0.92 and capitals 0.88-0.885, induction gain 2.7-3.8 nats (README; docs
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -61,25 +61,24 @@ class QuickstartConfig:
     measured; docs/circuit-formation.md)."""
     copy_drill_stop: int = -1
     """First step without copy drills again; -1: 13/16 of max_steps; 0: drills until the end."""
-    lookback_drill_frac: float = -1.0
+    lookback_drill_frac: float = 0.0
     """Share of each batch's rows that are lookback drills (interp.training.lookback_drills) while they run: the
-    lookup that colored objects and multiple choice need. In [0, 1]; 0: none; -1: the recipe's (RECIPES: none for
-    cpu and gpu, every row for studies)."""
-    lookback_drill_start: int = -1
-    """First step with lookback drills; -1: the recipe's (0)."""
-    lookback_drill_stop: int = -1
-    """First step without lookback drills again; 0: until the end; -1: the recipe's (0)."""
-    task_drill_frac: float = -1.0
+    lookup that colored objects and multiple choice need. In [0, 1]; 0: none. Training runs have not formed it
+    (docs/circuit-formation.md); fine-tunes of a finished model do (README)."""
+    lookback_drill_start: int = 0
+    """First step with lookback drills."""
+    lookback_drill_stop: int = 0
+    """First step without lookback drills again; 0: until the end."""
+    task_drill_frac: float = 0.0
     """Share of each batch's rows that are task drills (interp.training.task_drills: colored-object scenes and
-    multiple-choice items in training forms, loss on the answers) while they run. In [0, 1]; 0: none; -1: the
-    recipe's (RECIPES: none)."""
-    task_drill_start: int = -1
-    """First step with task drills; -1: the recipe's (0)."""
-    task_drill_stop: int = -1
-    """First step without task drills again; 0: until the end; -1: the recipe's (0)."""
-    task_drill_weight: float = -1.0
+    multiple-choice items in training forms, loss on the answers) while they run. In [0, 1]; 0: none."""
+    task_drill_start: int = 0
+    """First step with task drills."""
+    task_drill_stop: int = 0
+    """First step without task drills again; 0: until the end."""
+    task_drill_weight: float = 0.0
     """Weight of the task-drill answers' own mean loss (TrainConfig.task_drill_weight); 0: they count like any
-    token; -1: the recipe's (0)."""
+    token."""
     n_prompts: int = 200
     """Held-out prompts per probe task in the evaluation (greater-than and induction use half)."""
     seed: int = 0
@@ -102,8 +101,6 @@ class Recipe:
     batch_size: int
     n_tokens: int
     drill_start: float = 0.5  # first step with copy drills, as a share of max_steps
-    lookback_drills: tuple[float, float, float] = (0.0, 0.0, 0.0)  # (frac, start, stop); steps as shares of max_steps
-    task_drills: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # (frac, start, stop, weight); stop 0: end
 
 
 # cpu: ~11 minutes on a 2-core CPU; gpu: minutes on a GPU; studies (``interp studies``): the larger model that the
@@ -112,8 +109,6 @@ class Recipe:
 RECIPES = {
     "cpu": Recipe(max_steps=4000, batch_size=32, n_tokens=16_000_000),
     "gpu": Recipe(max_steps=4000, batch_size=64, n_tokens=40_000_000),
-    # No recipe mixes lookback or task drills yet: lookback drills in every row at steps 3,000-3,749 of a studies
-    # run did not form the lookback (docs/circuit-formation.md); they work as fine-tunes of a trained model.
     "studies": Recipe(max_steps=6000, batch_size=32, n_tokens=25_000_000, drill_start=5 / 8),
 }
 
@@ -139,20 +134,8 @@ def _resolved(cfg: QuickstartConfig) -> dict[str, Any]:
         "n_tokens": cfg.n_tokens or recipe.n_tokens,
         "copy_drill_start": cfg.copy_drill_start if cfg.copy_drill_start >= 0 else int(steps * recipe.drill_start),
         "copy_drill_stop": cfg.copy_drill_stop if cfg.copy_drill_stop >= 0 else steps * 13 // 16,
-        **_drill_plan("lookback", cfg, recipe.lookback_drills, steps),
-        **_drill_plan("task", cfg, recipe.task_drills, steps),
+        **{f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name.startswith(("lookback_drill_", "task_drill_"))},
     }
-
-
-def _drill_plan(kind: str, cfg: QuickstartConfig, recipe: tuple[float, ...], steps: int) -> dict[str, Any]:
-    """``kind`` drills' TrainConfig fields: the option where it is set (>= 0), else the recipe's (steps as shares)."""
-    names = ("frac", "start", "stop", "weight")[: len(recipe)]
-    plan = {}
-    for name, default in zip(names, recipe, strict=True):
-        value = getattr(cfg, f"{kind}_drill_{name}")
-        plan[f"{kind}_drill_{name}"] = value if value >= 0 else (int(steps * default) if name in ("start", "stop")
-                                                                  else default)
-    return plan
 
 
 def _prepare(cfg: QuickstartConfig, data_dir: Path, n_tokens: int) -> None:

@@ -23,14 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from interp.training.distributed import DistInfo, setup_distributed
+from interp.training.distributed import DistInfo, setup_distributed, teardown_distributed
 from saes.errors import SAEConfigError
 
 MODES = ("data", "modules")
@@ -42,16 +42,25 @@ class SAEWorld:
     info: DistInfo
     mode: str
     device: str
+    owns_group: bool = field(default=False, repr=False)  # joined here, so ``leave`` destroys it
 
     @classmethod
     def join(cls, device: str, mode: str) -> SAEWorld:
         """Join torchrun's process group when launched by it (``WORLD_SIZE`` > 1), each rank on its own GPU."""
         if mode not in MODES:
             raise SAEConfigError(f"distribute={mode!r}: use one of {MODES}.")
+        had_group = dist.is_available() and dist.is_initialized()
         info = setup_distributed(torch.device(device).type)
         if info.enabled and device == "cuda":
             device = f"cuda:{info.local_rank}"
-        return cls(info, mode, device)
+        return cls(info, mode, device, owns_group=info.enabled and not had_group)
+
+    def leave(self) -> None:
+        """Destroy the process group ``join`` created (a caller's own group is left alone). A gloo group still
+        alive when Python exits can abort the process ("terminate called without an active exception")."""
+        if self.owns_group:
+            teardown_distributed(self.info)
+            self.owns_group = False
 
     @property
     def size(self) -> int:

@@ -244,6 +244,8 @@ class SAETrainer:
                 if created and self.out.is_dir() and not any(self.out.iterdir()):
                     self.out.rmdir()
             raise
+        finally:
+            self.world.leave()
 
     def _run(self) -> SAETrainResult:
         cfg = self.cfg

@@ -188,6 +188,10 @@ class QuickstartLayout(Layout):
     """``interp quickstart``'s out dir: its data and model side by side, the report and a summary."""
 
     data = property(lambda self: DataLayout(self.root / "data"))
-    model = property(lambda self: RunLayout(self.root / "model"))
+    model = property(lambda self: RunLayout(self.root / "model"))  # the finished model (the last fine-tune's)
     report = property(lambda self: self.root / "report.html")
     summary = property(lambda self: self.root / "quickstart.json")
+
+    def stage(self, name: str) -> RunLayout:
+        """The run of a fine-tune stage, or ``base`` for the main training when fine-tunes follow it."""
+        return RunLayout(self.root / "stages" / name)

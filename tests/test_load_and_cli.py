@@ -86,10 +86,48 @@ def test_quickstart_pipeline_tiny(tmp_path: Path) -> None:
     assert "Probe tasks" in html and "When Lily and Tom went to the park" in html and "plotly" in html
 
 
+def test_fine_tunes_follow_the_main_training(tmp_path: Path, monkeypatch) -> None:
+    """A preset with stages: the main run goes to stages/base (evaluated), each stage starts from the one before
+    with its own drills only, the last writes model/, and the report and quickstart.json show the stages."""
+    import interp.app.quickstart as qs
+    from interp.app.stages import Stage
+
+    stages = (Stage("look", "lookback drills", {"max_steps": 6, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 2,
+                                                "lookback_drill_frac": 1.0}),
+              Stage("tasks", "task drills", {"max_steps": 6, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 2,
+                                             "task_drill_frac": 0.5, "task_drill_weight": 2.0}))
+    monkeypatch.setitem(qs.STAGES, "tiny", stages)
+    out = tmp_path / "qs"
+    results = qs.run_quickstart(qs.QuickstartConfig(out_dir=str(out), preset="tiny", max_steps=20, batch_size=8,
+                                                    n_tokens=150_000, n_prompts=8, progress=False))
+    base, look, final = out / "stages" / "base", out / "stages" / "look", out / "model"
+    assert (base / "eval.json").exists() and not (out / "stages" / "tasks").exists()
+    cfgs = {d.name: json.loads((d / "train_config.json").read_text()) for d in (base, look, final)}
+    assert cfgs["base"]["copy_drill_frac"] == 0.4 and cfgs["base"]["max_steps"] == 20
+    assert (cfgs["look"]["init_from"], cfgs["look"]["lookback_drill_frac"], cfgs["look"]["copy_drill_frac"]) == (
+        str(base), 1.0, 0.0)  # the main run's copy drills are not inherited
+    assert (cfgs["model"]["init_from"], cfgs["model"]["task_drill_frac"], cfgs["model"]["lookback_drill_frac"],
+            cfgs["model"]["max_steps"]) == (str(look), 0.5, 0.0, 6)
+    assert all(c["data_dir"] == cfgs["base"]["data_dir"] and c["preset"] == "tiny" for c in cfgs.values())
+    summary = json.loads((out / "quickstart.json").read_text())
+    assert summary["stages"] == ["look", "tasks"] and summary["eval"]["ioi"] == results["ioi"]
+    assert summary["eval_before_fine_tunes"] == json.loads((base / "eval.json").read_text())
+    html = (out / "report.html").read_text()
+    assert "Fine-tunes after the main training" in html and "lookback drills" in html
+    # --no-fine-tunes: the main training alone, in model/
+    plain = tmp_path / "plain"
+    qs.run_quickstart(qs.QuickstartConfig(out_dir=str(plain), preset="tiny", max_steps=6, batch_size=8,
+                                          n_tokens=150_000, n_prompts=4, progress=False, fine_tunes=False))
+    assert not (plain / "stages").exists() and "init_from" in json.loads((plain / "model" / "train_config.json")
+                                                                         .read_text())
+    assert json.loads((plain / "model" / "train_config.json").read_text())["init_from"] == ""
+
+
 def test_studies_command_uses_its_preset_and_recipe(tmp_path: Path, capsys) -> None:
     from interp.app.args import dataclass_from_args
     from interp.app.cli import build_parser
     from interp.app.quickstart import RECIPES, StudiesConfig, _resolved
+    from interp.app.stages import STAGES
 
     args = build_parser().parse_args(["studies", "--out-dir", str(tmp_path / "s"), "--seed", "1"])
     cfg = dataclass_from_args(args.config_class, args)
@@ -98,7 +136,8 @@ def test_studies_command_uses_its_preset_and_recipe(tmp_path: Path, capsys) -> N
     studies = RECIPES["studies"]
     assert (got["max_steps"], got["batch_size"], got["n_tokens"]) == (studies.max_steps, studies.batch_size,
                                                                      studies.n_tokens)
-    assert (got["copy_drill_start"], got["copy_drill_stop"]) == (3750, 4875)
+    assert (got["copy_drill_start"], got["copy_drill_stop"]) == (2812, 3656)  # 5/8 and 13/16 of 4500
+    assert cfg.fine_tunes and [s.name for s in STAGES["studies"]] == ["lookback", "tasks", "settle"]
     assert got["lookback_drill_frac"] == got["task_drill_frac"] == 0  # off unless asked for
     # the quickstart's own recipe, and an explicit option over the recipe
     q_args = build_parser().parse_args(["quickstart", "--device", "cpu"])

@@ -72,6 +72,23 @@ def test_task_rows_are_a_function_of_their_seed(tiny_data_dir: Path) -> None:
                                              (c, *(tok.decode([t]).strip() for t in tok.encode(" " + c)))}
 
 
+def test_the_shares_choose_the_pieces(tiny_data_dir: Path) -> None:
+    tok = load_tokenizer(DataLayout(tiny_data_dir).tokenizer)
+    letters = {tok.encode(" " + x, add_special_tokens=False)[0] for x in sp.MC_LETTERS}
+
+    def answered(mc_share: float, lookup_share: float = 0.5) -> tuple[float, str]:
+        rows, answers = task_row_maker(tok, mc_share, lookup_share)(np.arange(5), 8, 257, (1, 2))
+        share = float(np.mean([t in letters for t in rows[answers].tolist()]))
+        return share, tok.decode(rows.flatten().tolist())
+
+    assert answered(1.0)[0] == 1.0 and answered(0.0)[0] == 0.0  # letters only / colours only
+    assert 0.5 < answered(0.7)[0] < 0.9
+    assert "Which option says" not in answered(1.0, 0.0)[1] and "Which option says" in answered(1.0, 1.0)[1]
+    assert "What color is" not in answered(1.0, 1.0)[1].replace("Which option says", "")
+    with pytest.raises(ConfigError, match="task_drill_mc_share"):
+        tiny_train_config(tiny_data_dir, Path("x"), task_drill_frac=0.2, task_drill_mc_share=1.5).validate()
+
+
 def test_weighted_drill_loss_by_hand() -> None:
     per_token = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])
     targets = torch.tensor([[5, 5, -1], [-1, 5, 5], [5, -1, -1]])

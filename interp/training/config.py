@@ -91,6 +91,11 @@ class TrainConfig:
     """0: task-drill answers count in the batch's mean loss like any token; w > 0: they get their own mean, added
     with weight w to the mean of the other tokens (so their pull does not shrink with their share of the tokens);
     metrics.jsonl's loss is then that sum."""
+    task_drill_mc_share: float = 0.5
+    """Share of the task drills' pieces that are multiple-choice items (the rest colored-object scenes); in [0, 1]."""
+    task_drill_lookup_share: float = 0.5
+    """Share of the task drills' multiple-choice items whose question names the answer ("Which option says
+    green?"), so only its letter is to be found; in [0, 1]."""
     init_from: str = ""
     """A run or checkpoint directory whose weights start this run instead of a fresh initialisation (fine-tuning,
     e.g. LayerNorm removal: its LayerNorm weights load into removable norms); its model shape must be this run's.
@@ -139,6 +144,9 @@ class TrainConfig:
             if start < 0 or (stop and stop <= start):
                 raise ConfigError(f"Drills run in steps [{kind}_drill_start, {kind}_drill_stop): need 0 <= start < stop "
                                   f"(stop 0: to the end), got {start} and {stop}.")
+        for name in ("task_drill_mc_share", "task_drill_lookup_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{name} must lie in [0, 1], got {getattr(self, name)}.")
         if self.task_drill_weight < 0:
             raise ConfigError(f"task_drill_weight must be >= 0 (0: no own loss term), got {self.task_drill_weight}.")
         for step in (w[0] for w in map(self.drill_window, DRILL_KINDS) if w is not None):

@@ -51,33 +51,37 @@ def color_segments(rng: random.Random, n_asked: int | None = 1) -> Segments:
     return segments
 
 
-def mc_segments(rng: random.Random) -> Segments:
-    """One multiple-choice item in a training layout, half of them naming their answer; the answer is its letter."""
-    question, letter = probes.multiple_choice(rng, layout=rng.choice(sp.TRAIN_MC_FORMATS), lookup=rng.random() < 0.5)
+def mc_segments(rng: random.Random, lookup_share: float = 0.5) -> Segments:
+    """One multiple-choice item in a training layout, ``lookup_share`` of them naming their answer; the answer is
+    its letter."""
+    question, letter = probes.multiple_choice(rng, layout=rng.choice(sp.TRAIN_MC_FORMATS),
+                                              lookup=rng.random() < lookup_share)
     return [("\n" + question, False), (" " + letter, True), ("\n", False)]
 
 
-def task_row(rng: random.Random, tok: PreTrainedTokenizerBase, length: int, n_asked: int | None = 1
-             ) -> tuple[list[int], list[bool]]:
-    """One row: a BOS token, then scenes (asking ``n_asked`` objects each) and items, each either at random, until
-    ``length`` tokens; the token ids and, per token, whether it is an answer."""
+def task_row(rng: random.Random, tok: PreTrainedTokenizerBase, length: int, n_asked: int | None = 1,
+             mc_share: float = 0.5, lookup_share: float = 0.5) -> tuple[list[int], list[bool]]:
+    """One row: a BOS token, then scenes (asking ``n_asked`` objects each) and items (``mc_share`` of the pieces,
+    ``lookup_share`` of the items naming their answer), until ``length`` tokens; the token ids and, per token,
+    whether it is an answer."""
     ids, answer = [tok.bos_token_id], [False]
     while len(ids) < length:
-        for text, is_answer in color_segments(rng, n_asked) if rng.random() < 0.5 else mc_segments(rng):
+        for text, is_answer in (color_segments(rng, n_asked) if rng.random() < 1 - mc_share
+                                else mc_segments(rng, lookup_share)):
             piece = tok.encode(text, add_special_tokens=False)
             ids += piece
             answer += [is_answer] * len(piece)
     return ids[:length], answer[:length]
 
 
-def task_row_maker(tok: PreTrainedTokenizerBase) -> RowMaker:
-    """A ``copy_drills.RowMaker`` of task rows for ``tok`` (the run's tokenizer): a function of its seed alone, so
-    every process builds the same rows."""
+def task_row_maker(tok: PreTrainedTokenizerBase, mc_share: float = 0.5, lookup_share: float = 0.5) -> RowMaker:
+    """A ``copy_drills.RowMaker`` of task rows for ``tok`` (the run's tokenizer; ``task_row``'s shares): a function
+    of its seed alone, so every process builds the same rows."""
 
     def make_rows(vocab: np.ndarray, n_rows: int, length: int, seed: Sequence[int]
                   ) -> tuple[Int[Tensor, "n_rows length"], Bool[Tensor, "n_rows length"]]:
         rng = random.Random(int(np.random.default_rng(list(seed)).integers(2**62)))
-        rows = [task_row(rng, tok, length) for _ in range(n_rows)]
+        rows = [task_row(rng, tok, length, mc_share=mc_share, lookup_share=lookup_share) for _ in range(n_rows)]
         return (torch.tensor([ids for ids, _ in rows], dtype=torch.int64),
                 torch.tensor([answer for _, answer in rows], dtype=torch.bool))
 

@@ -114,3 +114,17 @@ def test_report_shows_the_model_shape_and_next_steps_for_this_run(drilled_run, t
     assert f"interp analyze {where} --task ioi" in steps and f"interp train-sae {where} --hook" in steps
     assert "jupyter lab" in steps and (Path(__file__).parents[1] / "notebooks").is_dir()
     assert page.count("plotly.js v") == 1 and "<script src=" not in page  # plotly.js inlined once: works offline
+
+
+def test_verdicts_follow_the_recipe_targets(drilled_run, tmp_path) -> None:
+    from interp.app.quickstart_report import TARGETS
+
+    run, results = drilled_run
+    key = ("colored_objects_heldout_family", "accuracy")
+    quick = _task_rows(write_quickstart_report(tmp_path / "q.html", run, results).read_text())
+    assert "target" not in quick[key] and "target ≥ 0.85" in quick[("ioi_heldout_family", "accuracy")]
+    for value, verdict in ((0.7, "pass"), (0.5, "below")):
+        changed = {**results, key[0]: {**results[key[0]], "accuracy": value}}
+        rows = _task_rows(write_quickstart_report(tmp_path / "s.html", run, changed,
+                                                  targets=TARGETS["studies"]).read_text())
+        assert f"target ≥ 0.6: {verdict}" in rows[key] and "target ≥ 0.9" in rows[("ioi_heldout_family", "accuracy")]

@@ -157,7 +157,7 @@ def _prepare(cfg: QuickstartConfig, data_dir: Path, n_tokens: int) -> None:
         print(f"[1/4] corpus: reusing {data_dir}")
         return
     print(f"[1/4] corpus: generating {n_tokens:,} tokens of stories and training a tokenizer")
-    prepare_data(data_cfg)
+    prepare_data(data_cfg, progress=cfg.progress)
 
 
 @torch.no_grad()

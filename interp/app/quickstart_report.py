@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from interp.app.stages import Stage
 from interp.io import read_json
 from interp.layout import RunLayout
 from interp.models.config import ModelConfig
@@ -150,9 +151,9 @@ def _loss_section(layout: RunLayout, train_cfg: Mapping[str, Any]) -> list[tuple
     return [("Loss", fig), ("", caption)]
 
 
-def fine_tunes_html(stages: Sequence[Any], before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
-    """The fine-tunes that followed the main training (``interp.app.stages.Stage``s), and the headline scores
-    before (the main run's evaluation) and after them."""
+def fine_tunes_html(stages: Sequence[Stage], before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    """The fine-tunes that followed the main training, and the headline scores before (the main run's evaluation)
+    and after them."""
     rows = [[s.name, s.settings["max_steps"], s.summary] for s in stages]
     scores = [[f"{base} (held-out families)", _fmt(float(before[family]["accuracy"])),
                _fmt(float(after[family]["accuracy"]))]

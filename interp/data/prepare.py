@@ -150,8 +150,9 @@ def _split_record(path: Path, n_tokens: int) -> dict[str, object]:
     return {"n_tokens": n_tokens, "index_sha256": sha256_file(path / "index.json")}
 
 
-def prepare_data(cfg: DataConfig) -> DataInfo:
-    """Write tokenizer, train and val shards for ``cfg`` (the val split is a separate stream of documents).
+def prepare_data(cfg: DataConfig, progress: bool = True) -> DataInfo:
+    """Write tokenizer, train and val shards for ``cfg`` (the val split is a separate stream of documents);
+    ``progress``: a progress bar while tokenizing.
 
     >>> prepare_data(DataConfig(out_dir="runs/data", n_tokens=5_000_000, overwrite=True))
     """
@@ -166,7 +167,8 @@ def prepare_data(cfg: DataConfig) -> DataInfo:
         layout = DataLayout(tmp)
         save_tokenizer(tok, layout.tokenizer)
         stream = _TokenStream(iter_texts(cfg.source, seed=cfg.seed), tok, cfg.batch_docs)
-        with tqdm(total=cfg.val_tokens + cfg.n_tokens, desc="tokenizing", unit="tok", unit_scale=True) as bar:
+        with tqdm(total=cfg.val_tokens + cfg.n_tokens, desc="tokenizing", unit="tok", unit_scale=True,
+                  disable=not progress) as bar:
             val = write_shards(stream.take(cfg.val_tokens, bar), layout.val, vocab_size=vocab, metadata=meta)
             train = write_shards(stream.take(cfg.n_tokens, bar), layout.train, vocab_size=vocab, metadata=meta)
         splits = {"train": _split_record(layout.train, train.n_tokens), "val": _split_record(layout.val, val.n_tokens)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,14 @@ def test_fine_tunes_follow_the_main_training(tmp_path: Path, monkeypatch) -> Non
     assert summary["eval_before_fine_tunes"] == json.loads((base / "eval.json").read_text())
     html = (out / "report.html").read_text()
     assert "Fine-tunes after the main training" in html and "lookback drills" in html
+    # killed during the last stage: --resume trains that stage again and leaves the finished ones as they were
+    kept = {d.name: (d / "metrics.jsonl").read_text() for d in (base, look)}
+    shutil.rmtree(final)
+    again = qs.run_quickstart(qs.QuickstartConfig(out_dir=str(out), preset="tiny", max_steps=20, batch_size=8,
+                                                  n_tokens=150_000, n_prompts=8, progress=False, resume=True))
+    assert {d.name: (d / "metrics.jsonl").read_text() for d in (base, look)} == kept
+    assert json.loads((final / "train_config.json").read_text())["init_from"] == str(look)
+    assert again["ioi"] == results["ioi"]  # the same seeds and steps give the same model
     # --no-fine-tunes: the main training alone, in model/
     plain = tmp_path / "plain"
     qs.run_quickstart(qs.QuickstartConfig(out_dir=str(plain), preset="tiny", max_steps=6, batch_size=8,

@@ -12,8 +12,10 @@ training forms hook it up to the tasks, and a last, gentler stage lets IOI and c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+from interp.training.config import DRILL_KINDS, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,9 @@ STAGES: dict[str, tuple[Stage, ...]] = {
     ),
 }
 
-# The main run's drill settings that a stage does not inherit: each stage names the drills it uses.
-DRILL_FIELDS = tuple(f"{kind}_drill_{part}" for kind in ("copy", "lookback", "task")
-                     for part in ("frac", "start", "stop")) + ("task_drill_weight", "task_drill_mc_share",
-                                                               "task_drill_lookup_share")
+# The main run's drill settings that a stage does not inherit (every TrainConfig field of a drill kind): each stage
+# names the drills it uses.
+DRILL_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name.startswith(tuple(f"{k}_drill_" for k in DRILL_KINDS)))
 
 
 def stage_config(main: Mapping[str, Any], stage: Stage, parent: str, out_dir: str) -> dict[str, Any]:

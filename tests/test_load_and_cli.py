@@ -11,7 +11,7 @@ import torch
 
 import interp
 from interp.app.cli import build_parser, main
-from interp.errors import CheckpointError
+from interp.errors import CheckpointError, RunDirError
 from interp.training.checkpoint import load_model
 
 
@@ -123,6 +123,26 @@ def test_fine_tunes_follow_the_main_training(tmp_path: Path, monkeypatch) -> Non
     assert {d.name: (d / "metrics.jsonl").read_text() for d in (base, look)} == kept
     assert json.loads((final / "train_config.json").read_text())["init_from"] == str(look)
     assert again["ioi"] == results["ioi"]  # the same seeds and steps give the same model
+    # a copied run resumes where it lies: its data is reused (not regenerated), and nothing trains again
+    copied = tmp_path / "copied"
+    shutil.copytree(out, copied)
+    data_config = (copied / "data" / "data_config.json").read_text()
+    moved = qs.run_quickstart(qs.QuickstartConfig(out_dir=str(copied), preset="tiny", max_steps=20, batch_size=8,
+                                                  n_tokens=150_000, n_prompts=8, progress=False, resume=True))
+    assert (copied / "data" / "data_config.json").read_text() == data_config and moved["ioi"] == results["ioi"]
+    assert (copied / "model" / "metrics.jsonl").read_text() == (final / "metrics.jsonl").read_text()
+    # a stage added at the end: the old last stage's model/ is not taken for the new one, finished
+    longer = (*stages, Stage("more", "more task drills", {**stages[1].settings, "max_steps": 4}))
+    monkeypatch.setitem(qs.STAGES, "tiny", longer)
+    resume = qs.QuickstartConfig(out_dir=str(copied), preset="tiny", max_steps=20, batch_size=8, n_tokens=150_000,
+                                 n_prompts=8, progress=False, resume=True)
+    with pytest.raises(RunDirError, match="stages changed"):
+        qs.run_quickstart(resume)
+    assert not (copied / "stages" / "tasks").exists()  # refused before any stage trained
+    (copied / "model").rename(copied / "stages" / "tasks")
+    qs.run_quickstart(resume)
+    tuned = json.loads((copied / "model" / "train_config.json").read_text())
+    assert (tuned["init_from"], tuned["max_steps"]) == (str(copied / "stages" / "tasks"), 4)
     # --no-fine-tunes: the main training alone, in model/
     plain = tmp_path / "plain"
     qs.run_quickstart(qs.QuickstartConfig(out_dir=str(plain), preset="tiny", max_steps=6, batch_size=8,
@@ -146,7 +166,7 @@ def test_studies_command_uses_its_preset_and_recipe(tmp_path: Path, capsys) -> N
     assert (got["max_steps"], got["batch_size"], got["n_tokens"]) == (studies.max_steps, studies.batch_size,
                                                                      studies.n_tokens)
     assert (got["copy_drill_start"], got["copy_drill_stop"]) == (2812, 3656)  # 5/8 and 13/16 of 4500
-    assert cfg.fine_tunes and [s.name for s in STAGES["studies"]] == ["lookback", "tasks", "settle"]
+    assert cfg.fine_tunes and [s.name for s in STAGES["studies"]] == ["lookback", "tasks", "settle", "settle-again"]
     assert got["lookback_drill_frac"] == got["task_drill_frac"] == 0  # off unless asked for
     # the quickstart's own recipe, and an explicit option over the recipe
     q_args = build_parser().parse_args(["quickstart", "--device", "cpu"])

@@ -21,7 +21,7 @@ from interp.errors import ConfigError
 from interp.layout import DataLayout
 from interp.training.checkpoint import load_model
 from interp.training.copy_drills import weighted_drill_loss
-from interp.training.task_drills import color_segments, mc_segments, task_row_maker
+from interp.training.task_drills import color_segments, ioi_segments, mc_segments, task_row_maker
 from interp.training.trainer import train
 from tests.fixtures.runs import tiny_train_config
 
@@ -87,6 +87,24 @@ def test_the_shares_choose_the_pieces(tiny_data_dir: Path) -> None:
     assert "What color is" not in answered(1.0, 1.0)[1].replace("Which option says", "")
     with pytest.raises(ConfigError, match="task_drill_mc_share"):
         tiny_train_config(tiny_data_dir, Path("x"), task_drill_frac=0.2, task_drill_mc_share=1.5).validate()
+    with pytest.raises(ConfigError, match="task_drill_ioi_share"):
+        tiny_train_config(tiny_data_dir, Path("x"), task_drill_frac=0.2, task_drill_ioi_share=-0.1).validate()
+    # IOI pieces: every answer a name, none with ioi_share 0
+    names = {tok.encode(" " + x, add_special_tokens=False)[0] for x in lx.NAMES}
+    rows, answers = task_row_maker(tok, ioi_share=1.0)(np.arange(5), 8, 257, (1, 2))
+    assert answers.sum() >= 8 and all(t in names for t in rows[answers].tolist())
+    rows, answers = task_row_maker(tok, mc_share=0.0)(np.arange(5), 8, 257, (1, 2))
+    assert not any(t in names for t in rows[answers].tolist())
+
+
+def test_ioi_pieces_answer_the_indirect_object() -> None:
+    rng = random.Random(0)
+    for _ in range(200):
+        (text, _), (answer, is_answer), _ = ioi_segments(rng)
+        others = [n for n in lx.NAMES if re.search(rf"\b{n}\b", text) and n != answer.strip()]
+        assert is_answer and len(others) == 1  # two people: the answer and the subject
+        assert len(re.findall(rf"\b{answer.strip()}\b", text)) == 1  # the indirect object, named once
+        assert len(re.findall(rf"\b{others[0]}\b", text)) == 2  # the subject, named again in the action
 
 
 def test_weighted_drill_loss_by_hand() -> None:

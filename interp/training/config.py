@@ -80,8 +80,9 @@ class TrainConfig:
     lookback_drill_stop: int = 0
     """First step without lookback drills again (they run in steps [start, stop)); 0: until the end."""
     task_drill_frac: float = 0.0
-    """Share of each batch's rows replaced by task drills (colored-object scenes and multiple-choice items in the
-    corpus's training forms, loss on the answers: interp.training.task_drills), which hook the lookback up to the
+    """Share of each batch's rows replaced by task drills (colored-object scenes, multiple-choice items and, with
+    task_drill_ioi_share, IOI sentences in the corpus's training forms, loss on the answers:
+    interp.training.task_drills), which hook the lookback up to the
     tasks; in [0, 1], 0: none. They take the rows after the copy and lookback drills."""
     task_drill_start: int = 0
     """First step with task drills."""
@@ -96,6 +97,9 @@ class TrainConfig:
     task_drill_lookup_share: float = 0.5
     """Share of the task drills' multiple-choice items whose question names the answer ("Which option says
     green?"), so only its letter is to be found; in [0, 1]."""
+    task_drill_ioi_share: float = 0.0
+    """Share of the task drills' pieces that are IOI sentences in the corpus's training forms, the indirect object
+    the answer (task_drill_mc_share then splits the rest); in [0, 1], 0: none."""
     init_from: str = ""
     """A run or checkpoint directory whose weights start this run instead of a fresh initialisation (fine-tuning,
     e.g. LayerNorm removal: its LayerNorm weights load into removable norms); its model shape must be this run's.
@@ -144,7 +148,7 @@ class TrainConfig:
             if start < 0 or (stop and stop <= start):
                 raise ConfigError(f"Drills run in steps [{kind}_drill_start, {kind}_drill_stop): need 0 <= start < stop "
                                   f"(stop 0: to the end), got {start} and {stop}.")
-        for name in ("task_drill_mc_share", "task_drill_lookup_share"):
+        for name in ("task_drill_mc_share", "task_drill_lookup_share", "task_drill_ioi_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} must lie in [0, 1], got {getattr(self, name)}.")
         if self.task_drill_weight < 0:

@@ -83,10 +83,10 @@ class QuickstartConfig:
     """Weight of the task-drill answers' own mean loss (TrainConfig.task_drill_weight); 0: they count like any
     token."""
     fine_tunes: bool = True
-    """Run the preset's fine-tunes after the main training (interp.app.stages.STAGES; studies: lookback, tasks, settle
-    and settle-again, 3,750 steps, which teach colored objects and multiple choice). The main run is then stages/base and the
-    last fine-tune model/. --no-fine-tunes: the main training alone, in model/. Presets without fine-tunes (cpu,
-    gpu) ignore it."""
+    """Run the preset's fine-tunes after the main training (interp.app.stages.STAGES; studies: lookback, tasks,
+    settle and settle-again, 3,750 steps, which teach colored objects and multiple choice). The main run is then
+    stages/base and the last fine-tune model/. --no-fine-tunes: the main training alone, in model/. Presets without
+    fine-tunes (cpu, gpu) ignore it."""
     n_prompts: int = 200
     """Held-out prompts per probe task in the evaluation (greater-than and induction use half)."""
     seed: int = 0
@@ -212,7 +212,8 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
     before, t_tune = None, time.time()
     if stages:
         before = evaluate_run(main_dir, n_prompts=cfg.n_prompts, seed=cfg.seed, device=device)  # for the record
-        dirs = [main_dir, *(layout.stage(s.name).root for s in stages[:-1]), run_dir]  # each stage's parent, then its own
+        # the main run, then each stage's own directory: each stage starts from the one before it
+        dirs = [main_dir, *(layout.stage(s.name).root for s in stages[:-1]), run_dir]
         if cfg.resume:  # before any stage trains
             for parent, out_dir in pairwise(dirs):
                 check_parent(out_dir, parent)

@@ -3,7 +3,8 @@ on the same data, with its own settings (the drills that teach colored objects a
 
 The main training alone does not form the lookback these tasks need (docs/circuit-formation.md, "Hooking the
 lookback up"): random-token lookback drills in every row form it in a finished model, task drills in the corpus's
-training forms hook it up to the tasks, and two last, gentler stages let IOI and capitals recover from the first and the fact questions be learnt.
+training forms hook it up to the tasks, and two last, gentler stages let IOI and capitals recover from the first
+and the fact questions be learnt.
 
 >>> [s.name for s in STAGES["studies"]]
 ['lookback', 'tasks', 'settle', 'settle-again']
@@ -64,7 +65,8 @@ STAGES: dict[str, tuple[Stage, ...]] = {
 
 # The main run's drill settings that a stage does not inherit (every TrainConfig field of a drill kind): each stage
 # names the drills it uses.
-DRILL_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name.startswith(tuple(f"{k}_drill_" for k in DRILL_KINDS)))
+DRILL_FIELDS = tuple(f.name for f in fields(TrainConfig)
+                     if f.name.startswith(tuple(f"{k}_drill_" for k in DRILL_KINDS)))
 
 
 def stage_config(main: Mapping[str, Any], stage: Stage, parent: str, out_dir: str) -> dict[str, Any]:

@@ -55,15 +55,10 @@ def color_segments(rng: random.Random, n_asked: int | None = 1) -> Segments:
 
 
 def ioi_segments(rng: random.Random) -> Segments:
-    """One IOI sentence in a training form (``probes.ioi``'s intros and actions); the answer is the indirect object,
-    the name of the two that the action's subject is not."""
-    a, b = rng.sample(lx.NAMES, 2)
-    s = rng.choice((a, b))
-    obj = rng.choice(lx.OBJECTS)
-    fields = dict(A=a, B=b, S=s, place=rng.choice(lx.PLACES), obj=obj, a_obj=lx.with_article(obj),
-                  day=rng.choice(lx.DAYS))
-    text = f"{rng.choice(sp.TRAIN_IOI_INTROS).format(**fields)} {rng.choice(sp.TRAIN_IOI_ACTIONS).format(**fields)}"
-    return [(" " + text, False), (" " + (b if s == a else a), True), (".", False)]
+    """One IOI sentence in a training form (``probes.ioi_prompt``); the answer is the indirect object, the name of
+    the two that the action's subject is not."""
+    text, io = probes.ioi_prompt(rng)
+    return [(" " + text, False), (" " + io, True), (".", False)]
 
 
 def mc_segments(rng: random.Random, lookup_share: float = 0.5) -> Segments:

@@ -26,16 +26,23 @@ _LIST_WORDS = tuple(sorted({
 }))
 
 
-def ioi(rng: random.Random, names: tuple[str, ...] = lx.NAMES,
-        intros: tuple[str, ...] = sp.TRAIN_IOI_INTROS, actions: tuple[str, ...] = sp.TRAIN_IOI_ACTIONS) -> str:
-    """'When Mary and John went to the park, John gave a ball to Mary.' (either name order)."""
+def ioi_prompt(rng: random.Random, names: tuple[str, ...] = lx.NAMES, intros: tuple[str, ...] = sp.TRAIN_IOI_INTROS,
+               actions: tuple[str, ...] = sp.TRAIN_IOI_ACTIONS) -> tuple[str, str]:
+    """('When Mary and John went to the park, John gave a ball to', 'Mary'): an IOI sentence up to its answer, and
+    the answer, the indirect object (either name order)."""
     a, b = rng.sample(names, 2)
     s = rng.choice((a, b))
-    io = b if s == a else a
     obj = rng.choice(lx.OBJECTS)
     fields = dict(A=a, B=b, S=s, place=rng.choice(lx.PLACES), obj=obj, a_obj=lx.with_article(obj),
                   day=rng.choice(lx.DAYS))
-    return f"{rng.choice(intros).format(**fields)} {rng.choice(actions).format(**fields)} {io}."
+    return f"{rng.choice(intros).format(**fields)} {rng.choice(actions).format(**fields)}", b if s == a else a
+
+
+def ioi(rng: random.Random, names: tuple[str, ...] = lx.NAMES,
+        intros: tuple[str, ...] = sp.TRAIN_IOI_INTROS, actions: tuple[str, ...] = sp.TRAIN_IOI_ACTIONS) -> str:
+    """'When Mary and John went to the park, John gave a ball to Mary.' (either name order)."""
+    text, io = ioi_prompt(rng, names, intros, actions)
+    return f"{text} {io}."
 
 
 def repeated_phrase(rng: random.Random, name: str) -> str:

@@ -21,7 +21,14 @@ from interp.errors import ConfigError
 from interp.layout import DataLayout
 from interp.training.checkpoint import load_model
 from interp.training.copy_drills import weighted_drill_loss
-from interp.training.task_drills import color_segments, ioi_segments, mc_segments, task_row_maker
+from interp.training.task_drills import (
+    CAPITAL_QUESTIONS,
+    capital_segments,
+    color_segments,
+    ioi_segments,
+    mc_segments,
+    task_row_maker,
+)
 from interp.training.trainer import train
 from tests.fixtures.runs import tiny_train_config
 
@@ -95,6 +102,17 @@ def test_the_shares_choose_the_pieces(tiny_data_dir: Path) -> None:
     assert answers.sum() >= 8 and all(t in names for t in rows[answers].tolist())
     rows, answers = task_row_maker(tok, mc_share=0.0)(np.arange(5), 8, 257, (1, 2))
     assert not any(t in names for t in rows[answers].tolist())
+    # capitals: every answer a capital's first token or later pieces of one; IOI and capitals share the pieces
+    capitals = {tok.encode(" " + cap, add_special_tokens=False)[0] for _, cap in lx.COUNTRIES}
+    rows, answers = task_row_maker(tok, capital_share=1.0)(np.arange(5), 8, 257, (1, 2))
+    first = answers & ~torch.roll(answers, 1, dims=1)  # the first token of each answer
+    assert first.sum() >= 8 and all(t in capitals for t in rows[first].tolist())
+    rows, answers = task_row_maker(tok, ioi_share=0.5, capital_share=0.5)(np.arange(5), 8, 257, (1, 2))
+    first = rows[answers & ~torch.roll(answers, 1, dims=1)].tolist()
+    assert all(t in names or t in capitals for t in first) and 0.3 < np.mean([t in names for t in first]) < 0.7
+    with pytest.raises(ConfigError, match="at most 1"):
+        tiny_train_config(tiny_data_dir, Path("x"), task_drill_frac=0.2, task_drill_ioi_share=0.6,
+                          task_drill_capital_share=0.5).validate()
 
 
 def test_ioi_pieces_answer_the_indirect_object() -> None:
@@ -105,6 +123,18 @@ def test_ioi_pieces_answer_the_indirect_object() -> None:
         assert is_answer and len(others) == 1  # two people: the answer and the subject
         assert len(re.findall(rf"\b{answer.strip()}\b", text)) == 1  # the indirect object, named once
         assert len(re.findall(rf"\b{others[0]}\b", text)) == 2  # the subject, named again in the action
+
+
+def test_capital_pieces_name_the_country_and_answer_its_capital() -> None:
+    rng, asked = random.Random(0), 0
+    capital_of = dict(lx.COUNTRIES)
+    for _ in range(300):
+        (text, _), (answer, is_answer), (after, _) = capital_segments(rng)
+        countries = [c for c in capital_of if re.search(rf"\b{c}\b", text)]
+        assert is_answer and len(countries) == 1 and answer == " " + capital_of[countries[0]]
+        assert answer.strip() not in text + after  # recalled, never read
+        asked += "?" in text
+    assert 100 < asked < 200 and len(CAPITAL_QUESTIONS) >= 3  # half the pieces ask for the capital
 
 
 def test_weighted_drill_loss_by_hand() -> None:

@@ -81,9 +81,8 @@ class TrainConfig:
     """First step without lookback drills again (they run in steps [start, stop)); 0: until the end."""
     task_drill_frac: float = 0.0
     """Share of each batch's rows replaced by task drills (colored-object scenes, multiple-choice items and, with
-    task_drill_ioi_share, IOI sentences in the corpus's training forms, loss on the answers:
-    interp.training.task_drills), which hook the lookback up to the
-    tasks; in [0, 1], 0: none. They take the rows after the copy and lookback drills."""
+    task_drill_ioi_share and task_drill_capital_share, IOI sentences and capitals in the corpus's training forms,
+    loss on the answers: interp.training.task_drills), which hook the lookback up to the tasks; in [0, 1], 0: none. They take the rows after the copy and lookback drills."""
     task_drill_start: int = 0
     """First step with task drills."""
     task_drill_stop: int = 0
@@ -100,6 +99,9 @@ class TrainConfig:
     task_drill_ioi_share: float = 0.0
     """Share of the task drills' pieces that are IOI sentences in the corpus's training forms, the indirect object
     the answer (task_drill_mc_share then splits the rest); in [0, 1], 0: none."""
+    task_drill_capital_share: float = 0.0
+    """Share of the task drills' pieces that are capitals stated or asked in the corpus's training forms that name
+    the country first, the capital the answer; in [0, 1] with task_drill_ioi_share at most 1, 0: none."""
     init_from: str = ""
     """A run or checkpoint directory whose weights start this run instead of a fresh initialisation (fine-tuning,
     e.g. LayerNorm removal: its LayerNorm weights load into removable norms); its model shape must be this run's.
@@ -148,9 +150,14 @@ class TrainConfig:
             if start < 0 or (stop and stop <= start):
                 raise ConfigError(f"Drills run in steps [{kind}_drill_start, {kind}_drill_stop): need 0 <= start < stop "
                                   f"(stop 0: to the end), got {start} and {stop}.")
-        for name in ("task_drill_mc_share", "task_drill_lookup_share", "task_drill_ioi_share"):
+        for name in ("task_drill_mc_share", "task_drill_lookup_share", "task_drill_ioi_share",
+                     "task_drill_capital_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} must lie in [0, 1], got {getattr(self, name)}.")
+        if self.task_drill_ioi_share + self.task_drill_capital_share > 1:
+            raise ConfigError("task_drill_ioi_share + task_drill_capital_share is the share of task-drill pieces that "
+                              f"are IOI sentences or capitals: keep it at most 1, got {self.task_drill_ioi_share} + "
+                              f"{self.task_drill_capital_share}.")
         if self.task_drill_weight < 0:
             raise ConfigError(f"task_drill_weight must be >= 0 (0: no own loss term), got {self.task_drill_weight}.")
         for step in (w[0] for w in map(self.drill_window, DRILL_KINDS) if w is not None):

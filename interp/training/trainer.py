@@ -228,7 +228,8 @@ class Trainer:
         self.drill_vocab = drill_vocab(self.train_data) if cfg.copy_drill_frac or cfg.lookback_drill_frac else None
         self.drill_makers = {"copy": drill_rows, "lookback": lookback_rows,
                              "task": task_row_maker(load_tokenizer(data.tokenizer), cfg.task_drill_mc_share,
-                                                     cfg.task_drill_lookup_share, cfg.task_drill_ioi_share)
+                                                     cfg.task_drill_lookup_share, cfg.task_drill_ioi_share,
+                                                     cfg.task_drill_capital_share)
                              if cfg.task_drill_frac else None}
         identity = _data_identity(data, self.train_data)
         recovery = _prepare_run_dir(cfg, identity) if self.dist.is_main else {}

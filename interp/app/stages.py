@@ -60,9 +60,9 @@ STAGES: dict[str, tuple[Stage, ...]] = {
         Stage("settle", "fewer drills (20% task, 70% of them multiple-choice items, mostly fact questions; 10% copy) "
                         "at a lower learning rate, so IOI and capitals recover and the fact questions are learnt",
               _SETTLE),
-        Stage("settle-again", "the settle stage once more from its weights, its task drills in 40% of the rows, a fifth "
-                              "of them IOI sentences and 15% capitals: multiple choice keeps rising, IOI and capitals "
-                              "generalise",
+        Stage("settle-again", "the settle stage once more from its weights, its task drills in 40% of the rows, a "
+                              "fifth of them IOI sentences and 15% capitals: multiple choice keeps rising, IOI and "
+                              "capitals generalise",
               {**_SETTLE, "task_drill_frac": 0.4, "task_drill_ioi_share": 0.2, "task_drill_capital_share": 0.15,
                "task_drill_mc_share": 0.85}),
     ),

@@ -82,7 +82,8 @@ class TrainConfig:
     task_drill_frac: float = 0.0
     """Share of each batch's rows replaced by task drills (colored-object scenes, multiple-choice items and, with
     task_drill_ioi_share and task_drill_capital_share, IOI sentences and capitals in the corpus's training forms,
-    loss on the answers: interp.training.task_drills), which hook the lookback up to the tasks; in [0, 1], 0: none. They take the rows after the copy and lookback drills."""
+    loss on the answers: interp.training.task_drills), which hook the lookback up to the tasks; in [0, 1], 0: none.
+    They take the rows after the copy and lookback drills."""
     task_drill_start: int = 0
     """First step with task drills."""
     task_drill_stop: int = 0

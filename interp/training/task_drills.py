@@ -14,8 +14,8 @@ Each scene asks about *one* of its objects: asking every object in turn lets a m
 repeating a colour already answered) without the lookup. Half the multiple-choice items name their answer in the
 question ("Which option says green?"), so finding the letter is asked apart from recalling the fact. IOI sentences
 and capitals can join them (``ioi_share``, ``capital_share``): the studies model's IOI on held-out families rose from
-0.805 to 0.93 on a seed where the corpus alone left it short. Nothing here is a held-out phrasing: scenes, questions, layouts, intros and actions
-are those of ``splits`` that the corpus uses.
+0.805 to 0.93 on a seed where the corpus alone left it short. Nothing here is a held-out phrasing: scenes,
+questions, layouts, intros, actions and capital forms are those of ``splits`` that the corpus uses.
 
 >>> make_rows = task_row_maker(tokenizer)
 >>> rows, answers = make_rows(vocab, 6, 129, (0, step, micro, 2))   # [6, 129] each; vocab is not used
@@ -62,7 +62,7 @@ def ioi_segments(rng: random.Random) -> Segments:
 
 
 # The capital forms that name the country before the capital (there the capital is recalled, not read), split into
-# those that ask for it and those that state it, far more of them.
+# the few that ask for it and the many that state it.
 _CAPITAL_RECALLS = [t for t in sp.TRAIN_CAPITAL_TEMPLATES if t.index("{country}") < t.index("{capital}")]
 CAPITAL_QUESTIONS = tuple(t for t in _CAPITAL_RECALLS if "?" in t[:t.index("{capital}")])
 CAPITAL_STATEMENTS = tuple(t for t in _CAPITAL_RECALLS if t not in CAPITAL_QUESTIONS)
@@ -102,9 +102,9 @@ def task_row(rng: random.Random, tok: PreTrainedTokenizerBase, length: int, n_as
              mc_share: float = 0.5, lookup_share: float = 0.5, ioi_share: float = 0.0, capital_share: float = 0.0
              ) -> tuple[list[int], list[bool]]:
     """One row: a BOS token, then IOI sentences and capitals (``ioi_share`` and ``capital_share`` of the pieces,
-    together at most 1), and of the other pieces scenes
-    (asking ``n_asked`` objects each) and items (``mc_share`` of them, ``lookup_share`` of the items naming their
-    answer), until ``length`` tokens; the token ids and, per token, whether it is an answer."""
+    together at most 1), and of the other pieces scenes (asking ``n_asked`` objects each) and items (``mc_share`` of
+    them, ``lookup_share`` of the items naming their answer), until ``length`` tokens; the token ids and, per token,
+    whether it is an answer."""
     ids, answer = [tok.bos_token_id], [False]
     while len(ids) < length:
         for text, is_answer in _piece(rng, n_asked, mc_share, lookup_share, ioi_share, capital_share):

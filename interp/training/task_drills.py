@@ -1,6 +1,6 @@
-"""Task drills: rows of colored-object scenes, multiple-choice items and IOI sentences in the corpus's own training
-forms, loss on the answers only, mixed into training batches once the lookback drills have formed the circuit the
-tasks need.
+"""Task drills: rows of colored-object scenes, multiple-choice items, IOI sentences and capitals in the corpus's own
+training forms, loss on the answers only, mixed into training batches once the lookback drills have formed the
+circuit the tasks need.
 
 The lookback drills (``lookback_drills``) teach a model to attend to an earlier key and output the token before it,
 on random tokens. The corpus alone never hooked that circuit up to colored objects: its scenes and questions are a

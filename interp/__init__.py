@@ -6,7 +6,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# MKL may run a product on fewer threads when the machine is busy (MKL_DYNAMIC, on by default), which splits its
+# sums differently: a run resumed beside another busy process then missed the uninterrupted one by float rounding
+# (docs/reliability.md). Fixed thread counts keep training reproducible; set before torch first calls MKL. A user's
+# own MKL_DYNAMIC wins.
+os.environ.setdefault("MKL_DYNAMIC", "FALSE")
 
 __version__ = "0.1.0"
 __all__ = ["load", "__version__"]

@@ -72,6 +72,17 @@ def test_resume_after_sigkill_matches_uninterrupted(tiny_data_dir: Path, tmp_pat
     assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
 
 
+def test_import_fixes_mkl_thread_counts() -> None:
+    """MKL's dynamic threading made a resume beside a busy process miss by float rounding (docs/reliability.md):
+    ``import interp`` turns it off before torch first calls MKL, unless the user chose otherwise."""
+    code = "import os, interp; print(os.environ['MKL_DYNAMIC'])"
+    env = {k: v for k, v in os.environ.items() if k != "MKL_DYNAMIC"}
+    run = [sys.executable, "-c", code]
+    assert subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout.strip() == "FALSE"
+    mine = subprocess.run(run, env={**env, "MKL_DYNAMIC": "TRUE"}, capture_output=True, text=True, check=True)
+    assert mine.stdout.strip() == "TRUE"
+
+
 def test_nan_loss_stops_and_keeps_last_checkpoint(tiny_data_dir: Path, tmp_path: Path) -> None:
     import dataclasses
 

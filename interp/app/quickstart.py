@@ -50,10 +50,11 @@ class QuickstartConfig:
     n_tokens: int = 0
     """Training tokens of stories to generate; 0: the preset's recipe (16M for cpu, 40M for gpu, 25M for
     studies)."""
-    lr: float = 3e-3
-    """Peak learning rate (after the warm-up; cosine decay to min_lr)."""
-    min_lr: float = 3e-4
-    """Learning rate at the last step."""
+    lr: float = 0.0
+    """Peak learning rate (after the warm-up; cosine decay to min_lr); 0: the preset's recipe (RECIPES: 3e-3 for cpu
+    and gpu, 1.5e-3 for studies)."""
+    min_lr: float = -1.0
+    """Learning rate at the last step; -1: a tenth of the peak."""
     warmup_steps: int = 100
     """Steps of linear learning-rate warm-up."""
     copy_drill_frac: float = 0.4
@@ -109,6 +110,7 @@ class Recipe:
     batch_size: int
     n_tokens: int
     drill_start: float = 0.5  # first step with copy drills, as a share of max_steps
+    lr: float = 3e-3  # peak learning rate
 
 
 # cpu: ~11 minutes on a 2-core CPU; gpu: minutes on a GPU; studies (``interp studies``): the larger model that the
@@ -119,7 +121,7 @@ class Recipe:
 RECIPES = {
     "cpu": Recipe(max_steps=4000, batch_size=32, n_tokens=16_000_000),
     "gpu": Recipe(max_steps=4000, batch_size=64, n_tokens=40_000_000),
-    "studies": Recipe(max_steps=4500, batch_size=32, n_tokens=25_000_000, drill_start=5 / 8),
+    "studies": Recipe(max_steps=3000, batch_size=32, n_tokens=25_000_000, drill_start=5 / 8, lr=1.5e-3),
 }
 
 
@@ -142,6 +144,8 @@ def _resolved(cfg: QuickstartConfig) -> dict[str, Any]:
         "max_steps": (steps := cfg.max_steps or recipe.max_steps),
         "batch_size": cfg.batch_size or recipe.batch_size,
         "n_tokens": cfg.n_tokens or recipe.n_tokens,
+        "lr": (lr := cfg.lr or recipe.lr),
+        "min_lr": cfg.min_lr if cfg.min_lr >= 0 else float(f"{lr / 10:.6g}"),  # 3e-4 exactly, not 3.0000000000000003e-4
         "copy_drill_start": cfg.copy_drill_start if cfg.copy_drill_start >= 0 else int(steps * recipe.drill_start),
         "copy_drill_stop": cfg.copy_drill_stop if cfg.copy_drill_stop >= 0 else steps * 13 // 16,
         **{f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name.startswith(("lookback_drill_", "task_drill_"))},
@@ -202,7 +206,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
     print(f"[2/4] training the '{r['preset']}' preset for {r['max_steps']} steps of {r['batch_size']} sequences")
     main_cfg = TrainConfig(
         preset=r["preset"], data_dir=str(data_dir), out_dir=str(main_dir), batch_size=r["batch_size"],
-        max_steps=r["max_steps"], lr=cfg.lr, min_lr=cfg.min_lr, warmup_steps=cfg.warmup_steps,
+        max_steps=r["max_steps"], lr=r["lr"], min_lr=r["min_lr"], warmup_steps=cfg.warmup_steps,
         copy_drill_frac=cfg.copy_drill_frac, copy_drill_start=r["copy_drill_start"], copy_drill_stop=r["copy_drill_stop"],
         **{k: v for k, v in r.items() if k.startswith(("lookback_drill_", "task_drill_"))},
         val_interval=max(1, r["max_steps"] // 5), ckpt_interval=max(1, r["max_steps"] // 5), seed=cfg.seed,

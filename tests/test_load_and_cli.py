@@ -166,12 +166,15 @@ def test_studies_command_uses_its_preset_and_recipe(tmp_path: Path, capsys) -> N
     assert (got["max_steps"], got["batch_size"], got["n_tokens"]) == (studies.max_steps, studies.batch_size,
                                                                      studies.n_tokens)
     assert (got["copy_drill_start"], got["copy_drill_stop"]) == (2812, 3656)  # 5/8 and 13/16 of 4500
+    assert (got["lr"], got["min_lr"]) == (studies.lr, 3e-4) and studies.lr == 3e-3  # the recipe's, a tenth
     assert cfg.fine_tunes and [s.name for s in STAGES["studies"]] == ["lookback", "tasks", "settle", "settle-again"]
     assert got["lookback_drill_frac"] == got["task_drill_frac"] == 0  # off unless asked for
     # the quickstart's own recipe, and an explicit option over the recipe
     q_args = build_parser().parse_args(["quickstart", "--device", "cpu"])
     quick = _resolved(dataclass_from_args(q_args.config_class, q_args))
     assert (quick["preset"], quick["max_steps"], quick["n_tokens"]) == ("cpu", 4000, 16_000_000)
+    assert (quick["lr"], quick["min_lr"]) == (3e-3, 3e-4)  # exactly: the quickstart's runs stay bit for bit
+    assert (_resolved(StudiesConfig(lr=1.5e-3))["min_lr"], _resolved(StudiesConfig(min_lr=0))["min_lr"]) == (1.5e-4, 0)
     assert quick["lookback_drill_frac"] == quick["task_drill_frac"] == 0
     assert _resolved(StudiesConfig(max_steps=100))["max_steps"] == 100
     on = _resolved(StudiesConfig(lookback_drill_frac=1, lookback_drill_stop=750, task_drill_frac=0.3,

@@ -96,13 +96,15 @@ def test_dangling_latest_resumes_from_newest_complete_checkpoint(tiny_data_dir: 
         train(tiny_train_config(tiny_data_dir, run.root, max_steps=40, resume=True))
 
 
-def test_eval_of_a_subset_merges_into_eval_json(tiny_run_dir: Path, tmp_path: Path) -> None:
+def test_eval_of_a_subset_merges_into_eval_json(tiny_run_dir: Path, tmp_path: Path, capsys) -> None:
     from interp.tasks.evaluate_run import evaluate_run
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run_dir, run)
     first = evaluate_run(run, n_prompts=4, tasks=["ioi", "capitals"])
-    second = evaluate_run(run, n_prompts=6, seed=1, tasks=["ioi"])
+    assert "task scores" in capsys.readouterr().err  # a progress bar by default; none when asked (--no-progress)
+    second = evaluate_run(run, n_prompts=6, seed=1, tasks=["ioi"], progress=False)
+    assert "task scores" not in capsys.readouterr().err
     saved = json.loads(RunLayout(run).eval.read_text())
     assert saved == second
     assert saved["capitals"] == first["capitals"] and "val_loss" in saved  # kept

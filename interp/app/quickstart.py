@@ -51,8 +51,8 @@ class QuickstartConfig:
     """Training tokens of stories to generate; 0: the preset's recipe (16M for cpu, 40M for gpu, 25M for
     studies)."""
     lr: float = 0.0
-    """Peak learning rate (after the warm-up; cosine decay to min_lr); 0: the preset's recipe (RECIPES: 3e-3 for cpu
-    and gpu, 1.5e-3 for studies)."""
+    """Peak learning rate (after the warm-up; cosine decay to min_lr); 0: the preset's recipe (RECIPES: 3e-3 for every
+    preset so far)."""
     min_lr: float = -1.0
     """Learning rate at the last step; -1: a tenth of the peak."""
     warmup_steps: int = 100
@@ -121,7 +121,7 @@ class Recipe:
 RECIPES = {
     "cpu": Recipe(max_steps=4000, batch_size=32, n_tokens=16_000_000),
     "gpu": Recipe(max_steps=4000, batch_size=64, n_tokens=40_000_000),
-    "studies": Recipe(max_steps=3000, batch_size=32, n_tokens=25_000_000, drill_start=5 / 8, lr=1.5e-3),
+    "studies": Recipe(max_steps=4500, batch_size=32, n_tokens=25_000_000, drill_start=5 / 8),
 }
 
 
@@ -215,7 +215,8 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
     train(main_cfg)
     before, t_tune = None, time.time()
     if stages:
-        before = evaluate_run(main_dir, n_prompts=cfg.n_prompts, seed=cfg.seed, device=device)  # for the record
+        before = evaluate_run(main_dir, n_prompts=cfg.n_prompts, seed=cfg.seed, device=device,  # for the record
+                              progress=cfg.progress)
         # the main run, then each stage's own directory: each stage starts from the one before it
         dirs = [main_dir, *(layout.stage(s.name).root for s in stages[:-1]), run_dir]
         if cfg.resume:  # before any stage trains
@@ -227,7 +228,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
             train(TrainConfig(**stage_config(asdict(main_cfg), stage, str(parent), str(out_dir))))
     tuned_minutes = (time.time() - t_tune) / 60
     print("[3/4] evaluating on held-out probe prompts")
-    results = evaluate_run(run_dir, n_prompts=cfg.n_prompts, seed=cfg.seed, device=device)
+    results = evaluate_run(run_dir, n_prompts=cfg.n_prompts, seed=cfg.seed, device=device, progress=cfg.progress)
     print("[4/4] writing the report")
     samples = _samples(run_dir, cfg.seed)
     minutes = (time.time() - t0) / 60

@@ -52,10 +52,10 @@ STAGES: dict[str, tuple[Stage, ...]] = {
     "studies": (
         Stage("lookback", "random-token lookback drills in every row: attend to the key a query repeats and output "
                           "the token before it (the lookup colored objects and multiple choice need)",
-              {"max_steps": 750, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 20, "lookback_drill_frac": 1.0}),
+              {"max_steps": 750, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 20, "lookback_drill_frac": 1.0}),
         Stage("tasks", "task drills (colored-object scenes and multiple-choice items in training forms, their answers' "
                        "own loss, weight 2) in 30% of the rows and copy drills in 20%, beside the corpus",
-              {"max_steps": 1000, "lr": 5e-4, "min_lr": 5e-5, "warmup_steps": 20, "task_drill_frac": 0.3,
+              {"max_steps": 1000, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 20, "task_drill_frac": 0.3,
                "task_drill_weight": 2.0, "copy_drill_frac": 0.2}),
         Stage("settle", "fewer drills (20% task, 70% of them multiple-choice items, mostly fact questions; 10% copy) "
                         "at a lower learning rate, so IOI and capitals recover and the fact questions are learnt",

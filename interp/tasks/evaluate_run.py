@@ -21,7 +21,7 @@ from interp.training.validation import validation_loss
 
 def score_run(
     run_dir: str | Path, n_prompts: int = 200, seed: int = 0, tasks: list[str] | None = None,
-    val_tokens: int = 200_000, device: str | None = None, data_dir: str | Path | None = None,
+    val_tokens: int = 200_000, device: str | None = None, data_dir: str | Path | None = None, progress: bool = True,
 ) -> dict[str, Any]:
     """A run's validation loss and task scores, written nowhere (``evaluate_run`` merges them into ``eval.json``).
 
@@ -44,13 +44,13 @@ def score_run(
     except RunDirError as err:
         warnings.warn(f"validation loss not computed: {err}", stacklevel=2)
     hooked = to_hooked(gpt.cpu(), tokenizer, device=device)
-    results.update(score_tasks(hooked, n_prompts=n_prompts, seed=seed, tasks=tasks))
+    results.update(score_tasks(hooked, n_prompts=n_prompts, seed=seed, tasks=tasks, progress=progress))
     return {**results, "meta": {"checkpoint": resolve_checkpoint(run.root).name}}
 
 
 def evaluate_run(
     run_dir: str | Path, n_prompts: int = 200, seed: int = 0, tasks: list[str] | None = None,
-    val_tokens: int = 200_000, device: str | None = None, data_dir: str | Path | None = None,
+    val_tokens: int = 200_000, device: str | None = None, data_dir: str | Path | None = None, progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a run directory (``score_run``) and merge the results into ``RUN_DIR/eval.json``; returns the
     whole file.
@@ -61,7 +61,7 @@ def evaluate_run(
     """
     run = RunLayout(run_dir)
     t0 = time.time()
-    results = score_run(run_dir, n_prompts, seed, tasks, val_tokens, device, data_dir)
+    results = score_run(run_dir, n_prompts, seed, tasks, val_tokens, device, data_dir, progress)
     checkpoint = results.pop("meta")["checkpoint"]
     entry = {"checkpoint": checkpoint, "n_prompts": n_prompts, "seed": seed, "git_commit": git_commit(),
              "time": time.strftime("%Y-%m-%dT%H:%M:%S")}

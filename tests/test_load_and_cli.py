@@ -11,7 +11,7 @@ import torch
 
 import interp
 from interp.app.cli import build_parser, main
-from interp.errors import CheckpointError, RunDirError
+from interp.errors import CheckpointError, ConfigError, RunDirError
 from interp.training.checkpoint import load_model
 
 
@@ -157,6 +157,7 @@ def test_studies_command_uses_its_preset_and_recipe(tmp_path: Path, capsys) -> N
     from interp.app.cli import build_parser
     from interp.app.quickstart import RECIPES, StudiesConfig, _resolved
     from interp.app.stages import STAGES
+    from interp.training.config import TrainConfig
 
     args = build_parser().parse_args(["studies", "--out-dir", str(tmp_path / "s"), "--seed", "1"])
     cfg = dataclass_from_args(args.config_class, args)
@@ -175,6 +176,9 @@ def test_studies_command_uses_its_preset_and_recipe(tmp_path: Path, capsys) -> N
     assert (quick["preset"], quick["max_steps"], quick["n_tokens"]) == ("cpu", 4000, 16_000_000)
     assert (quick["lr"], quick["min_lr"]) == (3e-3, 3e-4)  # exactly: the quickstart's runs stay bit for bit
     assert (_resolved(StudiesConfig(lr=1.5e-3))["min_lr"], _resolved(StudiesConfig(min_lr=0))["min_lr"]) == (1.5e-4, 0)
+    bad = _resolved(StudiesConfig(min_lr=-2))  # only -1 means "a tenth": another negative is refused, not replaced
+    with pytest.raises(ConfigError, match="min_lr"):
+        TrainConfig(lr=bad["lr"], min_lr=bad["min_lr"]).validate()
     assert quick["lookback_drill_frac"] == quick["task_drill_frac"] == 0
     assert _resolved(StudiesConfig(max_steps=100))["max_steps"] == 100
     on = _resolved(StudiesConfig(lookback_drill_frac=1, lookback_drill_stop=750, task_drill_frac=0.3,

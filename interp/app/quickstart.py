@@ -148,7 +148,7 @@ def _resolved(cfg: QuickstartConfig) -> dict[str, Any]:
         "batch_size": cfg.batch_size or recipe.batch_size,
         "n_tokens": cfg.n_tokens or recipe.n_tokens,
         "lr": (lr := cfg.lr or recipe.lr),
-        "min_lr": cfg.min_lr if cfg.min_lr >= 0 else float(f"{lr / 10:.6g}"),  # 3e-4 exactly, not 3.0000000000000003e-4
+        "min_lr": cfg.min_lr if cfg.min_lr != -1 else float(f"{lr / 10:.6g}"),  # 3e-4 exactly, not 3.0000000000000003e-4
         "copy_drill_start": cfg.copy_drill_start if cfg.copy_drill_start >= 0 else int(steps * recipe.drill_start),
         "copy_drill_stop": cfg.copy_drill_stop if cfg.copy_drill_stop >= 0 else steps * 13 // 16,
         **{f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name.startswith(("lookback_drill_", "task_drill_"))},

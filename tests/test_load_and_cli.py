@@ -155,9 +155,8 @@ def test_fine_tunes_follow_the_main_training(tmp_path: Path, monkeypatch) -> Non
 def test_studies_command_uses_its_preset_and_recipe(tmp_path: Path, capsys) -> None:
     from interp.app.args import dataclass_from_args
     from interp.app.cli import build_parser
-    from interp.app.quickstart import RECIPES, StudiesConfig, _resolved
+    from interp.app.quickstart import RECIPES, StudiesConfig, _resolved, run_quickstart
     from interp.app.stages import STAGES
-    from interp.training.config import TrainConfig
 
     args = build_parser().parse_args(["studies", "--out-dir", str(tmp_path / "s"), "--seed", "1"])
     cfg = dataclass_from_args(args.config_class, args)
@@ -166,8 +165,8 @@ def test_studies_command_uses_its_preset_and_recipe(tmp_path: Path, capsys) -> N
     studies = RECIPES["studies"]
     assert (got["max_steps"], got["batch_size"], got["n_tokens"]) == (studies.max_steps, studies.batch_size,
                                                                      studies.n_tokens)
-    assert (got["copy_drill_start"], got["copy_drill_stop"]) == (2812, 3656)  # 5/8 and 13/16 of 4500
-    assert (got["lr"], got["min_lr"]) == (studies.lr, 3e-4) and studies.lr == 3e-3  # the recipe's, a tenth
+    assert (got["copy_drill_start"], got["copy_drill_stop"]) == (1875, 2437)  # 5/8 and 13/16 of 3000
+    assert (got["lr"], got["min_lr"]) == (studies.lr, 1.5e-4) and studies.lr == 1.5e-3  # the recipe's, a tenth
     assert cfg.fine_tunes and [s.name for s in STAGES["studies"]] == ["lookback", "tasks", "settle", "settle-again"]
     assert got["lookback_drill_frac"] == got["task_drill_frac"] == 0  # off unless asked for
     # the quickstart's own recipe, and an explicit option over the recipe
@@ -176,9 +175,11 @@ def test_studies_command_uses_its_preset_and_recipe(tmp_path: Path, capsys) -> N
     assert (quick["preset"], quick["max_steps"], quick["n_tokens"]) == ("cpu", 4000, 16_000_000)
     assert (quick["lr"], quick["min_lr"]) == (3e-3, 3e-4)  # exactly: the quickstart's runs stay bit for bit
     assert (_resolved(StudiesConfig(lr=1.5e-3))["min_lr"], _resolved(StudiesConfig(min_lr=0))["min_lr"]) == (1.5e-4, 0)
-    bad = _resolved(StudiesConfig(min_lr=-2))  # only -1 means "a tenth": another negative is refused, not replaced
-    with pytest.raises(ConfigError, match="min_lr"):
-        TrainConfig(lr=bad["lr"], min_lr=bad["min_lr"]).validate()
+    # only -1 means "a tenth": another negative is refused, not replaced, and before the corpus is generated
+    for bad, match in (({"min_lr": -2}, "min_lr"), ({"resume": True, "overwrite": True}, "Choose one of --resume")):
+        with pytest.raises(ConfigError, match=match):
+            run_quickstart(StudiesConfig(out_dir=str(tmp_path / "bad"), **bad))
+        assert not (tmp_path / "bad").exists()
     assert quick["lookback_drill_frac"] == quick["task_drill_frac"] == 0
     assert _resolved(StudiesConfig(max_steps=100))["max_steps"] == 100
     on = _resolved(StudiesConfig(lookback_drill_frac=1, lookback_drill_stop=750, task_drill_frac=0.3,

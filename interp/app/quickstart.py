@@ -44,15 +44,15 @@ class QuickstartConfig:
     preset: str = "auto"
     """Model size, a preset of interp.models.config.PRESETS; auto: cpu without a GPU, gpu with one."""
     max_steps: int = 0
-    """Steps of the main training; 0: the preset's recipe (RECIPES: 4000 for cpu and gpu, 4500 for studies)."""
+    """Steps of the main training; 0: the preset's recipe (RECIPES: 4000 for cpu and gpu, 3000 for studies)."""
     batch_size: int = 0
     """Sequences per training step; 0: the preset's recipe (32 for cpu and studies, 64 for gpu)."""
     n_tokens: int = 0
     """Training tokens of stories to generate; 0: the preset's recipe (16M for cpu, 40M for gpu, 25M for
     studies)."""
     lr: float = 0.0
-    """Peak learning rate (after the warm-up; cosine decay to min_lr); 0: the preset's recipe (RECIPES: 3e-3 for every
-    preset so far)."""
+    """Peak learning rate (after the warm-up; cosine decay to min_lr); 0: the preset's recipe (RECIPES: 3e-3 for cpu and
+    gpu, 1.5e-3 for studies)."""
     min_lr: float = -1.0
     """Learning rate at the last step; -1: a tenth of the peak."""
     warmup_steps: int = 100
@@ -193,8 +193,6 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
     from interp.training.config import TrainConfig
     from interp.training.trainer import train
 
-    if cfg.resume and cfg.overwrite:
-        raise ConfigError("Choose one of --resume and --overwrite.")
     t0 = time.time()
     out = Path(cfg.out_dir)
     r = _resolved(cfg)
@@ -202,11 +200,8 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
         raise ConfigError(f"Unknown preset {r['preset']!r}; choose auto or one of {sorted(PRESETS)}.")
     layout = QuickstartLayout(out)
     data_dir, run_dir = layout.data.root, layout.model.root  # data beside the model
-    _prepare(cfg, data_dir, r["n_tokens"])
     stages = STAGES.get(r["preset"], ()) if cfg.fine_tunes else ()
     main_dir = layout.stage("base").root if stages else run_dir
-    device = None if cfg.device == "auto" else cfg.device
-    print(f"[2/4] training the '{r['preset']}' preset for {r['max_steps']} steps of {r['batch_size']} sequences")
     main_cfg = TrainConfig(
         preset=r["preset"], data_dir=str(data_dir), out_dir=str(main_dir), batch_size=r["batch_size"],
         max_steps=r["max_steps"], lr=r["lr"], min_lr=r["min_lr"], warmup_steps=cfg.warmup_steps,
@@ -215,6 +210,10 @@ def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:
         val_interval=max(1, r["max_steps"] // 5), ckpt_interval=max(1, r["max_steps"] // 5), seed=cfg.seed,
         device=cfg.device, resume=cfg.resume, overwrite=cfg.overwrite, progress=cfg.progress,
     )
+    main_cfg.validate()  # bad settings fail now, not after the corpus is built
+    _prepare(cfg, data_dir, r["n_tokens"])
+    device = None if cfg.device == "auto" else cfg.device
+    print(f"[2/4] training the '{r['preset']}' preset for {r['max_steps']} steps of {r['batch_size']} sequences")
     train(main_cfg)
     before, t_tune = None, time.time()
     if stages:

@@ -130,7 +130,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # with 4, the induction head the quickstart's copy drills build also votes for the second name in IOI prompts
     # (zero-ablating it raised IOI from 0.83 to 0.97) and IOI ended at 0.80-0.82; with 8 it recovers to 0.925.
     "cpu": dict(n_layers=2, d_model=128, n_heads=8, n_ctx=128, d_vocab=4096, tie_embeddings=False, init_std=0.07),
-    # `studies`: the model the circuit, SAE and steering studies use (`interp studies`, 85-110 minutes on 2 CPU cores):
+    # `studies`: the model the circuit, SAE and steering studies use (`interp studies`, 65-90 minutes on 2 CPU cores):
     # twice the layers and width of `cpu`, for tasks that need more composition (colored objects, multiple choice).
     "studies": dict(n_layers=4, d_model=256, n_heads=8, n_ctx=128, d_vocab=4096, tie_embeddings=False,
                     init_std=0.05),

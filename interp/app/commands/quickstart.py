@@ -16,10 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def register_studies(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("studies", help="the quickstart's pipeline on the larger model the studies use, with the "
-                                       "fine-tunes that teach colored objects and multiple choice (85-110 min on CPU)",
+                                       "fine-tunes that teach colored objects and multiple choice (65-90 min on CPU)",
                        description="``interp studies``: corpus, tokenizer, the larger `studies` model (4 layers, "
                                    "d_model 256), its fine-tunes (lookback, tasks, settle, settle-again: "
-                                   "interp.app.stages), evaluation and an HTML report; 85-110 minutes on 2 CPU "
+                                   "interp.app.stages), evaluation and an HTML report; 65-90 minutes on 2 CPU "
                                    "cores, minutes on a GPU. "
                                    "The same options as `interp quickstart`.")
     add_dataclass_args(p, StudiesConfig)

@@ -118,7 +118,7 @@ class Recipe:
 # fine-tunes (interp.app.stages: 3,750 steps) joined it; with 4,500 the whole measured 84.6 minutes from a clean
 # clone, but 108.9 on a day the same machine ran 1.3x slower (issue 16 asks for 90). 3,000 steps at lr 1.5e-3 (half
 # the quickstart's, which the shorter schedule needs), with the lookback and tasks stages at half their old rates,
-# take ~66 minutes and meet the four targets on seeds 0 and 1 (docs/circuit-formation.md, "Scaled fine-tunes on the
+# took 66.4 and 69.5 minutes (seeds 0 and 1) and meet the four targets on both (docs/circuit-formation.md, "Scaled fine-tunes on the
 # half-rate main training").
 # Any other preset gets the cpu recipe.
 RECIPES = {
